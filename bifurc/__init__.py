@@ -8,6 +8,7 @@ rest points and connecting orbits.
 
 import logging
 
+from ._continuation import ContinuationOptions, continuation, stability
 from ._errors import (
     BifurcError,
     ConvergenceError,
@@ -15,20 +16,53 @@ from ._errors import (
     ModelError,
     UserFunctionError,
 )
+from ._landscape import (
+    Census,
+    RestPoint,
+    RestPointGraph,
+    find_rest_points,
+    rest_point_graph,
+)
+from ._newton import find_equilibrium
+from ._results import Branch, Diagram, SpecialPoint
+from ._sequence import Sequence, bifurcation_sequence
 from ._status import Status
+from ._structural import Condition, StructuralReport, structural_stability
+from ._switching import diagram, switch_branch
 from ._system import System
+from ._toml import load_model
 
 __version__ = "0.1.0"
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
+    "Branch",
+    "ContinuationOptions",
+    "Diagram",
+    "SpecialPoint",
+    "continuation",
+    "diagram",
+    "find_equilibrium",
+    "stability",
+    "switch_branch",
     "BifurcError",
+    "Census",
+    "RestPoint",
+    "RestPointGraph",
+    "Sequence",
+    "bifurcation_sequence",
+    "find_rest_points",
+    "rest_point_graph",
+    "Condition",
     "ConvergenceError",
     "InputError",
     "ModelError",
     "Status",
+    "StructuralReport",
     "System",
     "UserFunctionError",
+    "load_model",
+    "structural_stability",
     "__version__",
 ]

@@ -26,7 +26,21 @@ class Status(enum.Enum):
     CLOSED = ("closed", "the branch closed on itself")
     USER_ERROR = ("user_error", "a user function raised repeatedly")
     INTERRUPTED = ("interrupted", "interrupted by the user; partial result kept")
+    INCOMPLETE = (
+        "incomplete",
+        "some rest points could not be followed across the whole interval",
+    )
     NOT_CONVERGED = ("not_converged", "Newton's method did not converge")
+    DEGENERATE = (
+        "degenerate",
+        "the rest points are not isolated: [f_x, f_p] is rank deficient along "
+        "the branch (a conserved quantity?); eliminate one variable with the "
+        "conservation law and continue the reduced system",
+    )
+    NO_CONNECTION = (
+        "no_connection",
+        "no connecting orbit found: the gap did not change sign in the bracket",
+    )
     FAILED = ("failed", "the computation failed")
 
     def __init__(self, code, text):

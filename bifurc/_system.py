@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 from collections.abc import Callable, Mapping
 
 import numpy as np
 import scipy.sparse as sp
+import sympy
 
-from ._errors import InputError, UserFunctionError
+from ._errors import InputError, ModelError, UserFunctionError
+from ._parser import parse_expression, reserved_name
 
 __all__ = ["System"]
+
+logger = logging.getLogger(__name__)
 
 # Relative finite-difference steps: the cube root (central differences) and
 # fourth root (second differences) of machine epsilon balance truncation
@@ -31,17 +36,18 @@ _FD2_REL_STEP = np.finfo(float).eps ** (1 / 4)
 _JAC_CHECK_RTOL = 1e-4
 
 
-def _fd_steps(v, rel):
-    """Steps for each component of `v`, scaled to its magnitude."""
-    return rel * np.maximum(1.0, np.abs(v))
+def _fd_steps(v, rel, scale=1.0):
+    """Steps for each component of `v`: `rel` times its magnitude or `scale`."""
+    return rel * np.maximum(scale, np.abs(v))
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class System:
     """A parameterised system of ordinary differential equations x' = f(x, p).
 
     Build one with `from_equations`, `from_energy` or `from_callable`, or load
-    it with `bifurc.load_model`; built-in models in `bifurc.models` return one.
+    it with `bifurc.load_model` (or `from_toml_string`); built-in models in
+    `bifurc.models` return one.
 
     Attributes
     ----------
@@ -129,8 +135,140 @@ class System:
         if self.box is not None:
             object.__setattr__(self, "box", _check_box(self.box, len(variables)))
 
+    def __repr__(self):
+        kind = "gradient flow" if self.gradient else "vector field"
+        label = f"{self.name!r}, " if self.name else ""
+        return (
+            f"System({label}{kind}, variables={list(self.variables)[:8]}, "
+            f"parameters={self.params})"
+        )
+
     # ------------------------------------------------------------------
     # Construction
+
+    @classmethod
+    def from_toml_string(cls, text, *, source="<string>", **overrides):
+        """Build a system from the text of a TOML model file.
+
+        See `bifurc.load_model` for the format, the overrides and the errors.
+        """
+        from ._toml import model_from_toml
+
+        return model_from_toml(text, source=source, **overrides)
+
+    @classmethod
+    def from_equations(
+        cls, equations, variables, parameters, *, name="", description="", box=None
+    ):
+        """Build a system from equations given as strings or sympy expressions.
+
+        Parameters
+        ----------
+        equations : sequence or mapping
+            The right-hand sides f_i, one per variable: a sequence in the
+            order of `variables`, or a mapping from each variable's name to
+            its equation.  Each is a string in the expression grammar (see
+            `bifurc._parser`) or a sympy expression in symbols of the
+            declared names.
+        variables : int or sequence of str
+            The state's names, or their number n (names ``x0, x1, ...``).
+        parameters : mapping of str to float
+            Parameter names and default values, in order.
+        name, description : str
+            Shown by the command line and in exported files.
+        box : (lower, upper), optional
+            Corners of the region where rest points are searched, each a
+            number or an array of shape (n,).
+
+        Returns
+        -------
+        System
+            With exact f_x, f_p and second derivatives, compiled to numpy.
+
+        Raises
+        ------
+        ModelError
+            For an equation outside the grammar (with its position), a
+            missing or extra equation, or a name that cannot be declared.
+
+        Notes
+        -----
+        The right-hand side and f_x are compiled at once, f_p at its first
+        use and the second derivative for parameter k at its first use with
+        that k.  ``abs`` is differentiated as ``sign`` and its second
+        derivative (a Dirac delta at 0) is taken as 0.  Known shortcoming:
+        everything is dense, so building and compiling grow like n**2 (f_x)
+        and n**3 (second derivative); beyond n of about 100, use
+        `from_callable` with a sparse Jacobian.
+
+        Examples
+        --------
+        >>> system = System.from_equations(["p*x - x**3"], ["x"], {"p": 0.0})
+        >>> system.f([2.0], [1.0])
+        array([-6.])
+        """
+        model = _SymbolicModel.declare(variables, parameters)
+        model.rhs = _equation_list(equations, model.variables, model.table)
+        return cls._from_symbolic(model, name=name, description=description, box=box)
+
+    @classmethod
+    def from_energy(
+        cls, energy, variables, parameters, *, name="", description="", box=None
+    ):
+        """Build the gradient flow x' = -grad E(x, p) of an energy.
+
+        Parameters
+        ----------
+        energy : str or sympy.Expr
+            The energy E, a string in the expression grammar or a sympy
+            expression in symbols of the declared names.
+        variables, parameters, name, description, box
+            As for `from_equations`.
+
+        Returns
+        -------
+        System
+            With ``gradient=True``: its Jacobian is the negative Hessian of
+            E, symmetric, and the number of unstable directions at a rest
+            point is the Morse index of E there.  `energy` is compiled too.
+
+        Examples
+        --------
+        >>> system = System.from_energy("x**4/4 - p*x**2/2", ["x"], {"p": 1.0})
+        >>> system.f([2.0], [1.0])
+        array([-6.])
+        """
+        model = _SymbolicModel.declare(variables, parameters)
+        model.energy = _expression(energy, model.table, "energy")
+        model.rhs = [-sympy.diff(model.energy, x) for x in model.xs]
+        return cls._from_symbolic(model, name=name, description=description, box=box)
+
+    @classmethod
+    def _from_symbolic(cls, model, **options):
+        """Differentiate and compile a `_SymbolicModel`."""
+        jac, param_jac = model.derivatives()
+        compiler = _Compiler(model.xs, model.ps)
+        n, m = len(model.xs), len(model.ps)
+
+        energy = None
+        if model.energy is not None:
+            energy = _ScalarFunction(compiler, model.energy)
+        expressions = {"rhs": tuple(model.rhs), "energy": model.energy}
+        expressions |= {"x": model.xs, "p": model.ps, "jacobian": jac}
+
+        return cls(
+            variables=model.variables,
+            parameters=tuple(model.defaults),
+            defaults=np.array(list(model.defaults.values())),
+            rhs=compiler.compile(model.rhs, (n,)),
+            jacobian=compiler.compile(list(jac), (n, n)),
+            param_jacobian=_Lazy(compiler, list(param_jac), (n, m)),
+            second_derivative=_SecondDerivative(compiler, model.rhs, jac, param_jac),
+            energy=energy,
+            gradient=model.energy is not None,
+            expressions=expressions,
+            **options,
+        )
 
     @classmethod
     def from_callable(
@@ -164,38 +302,47 @@ class System:
         jacobian, param_jacobian : callable, optional
             f_x as an ``(n, n)`` array (or sparse matrix with
             ``sparse=True``) and f_p as an ``(n, m)`` array.  When missing,
-            finite differences with steps relative to each variable's size.
+            central finite differences with steps relative to each
+            variable's magnitude.
         energy : callable, optional
             ``energy(x, p) -> float`` when ``f = -grad energy``; implies
             ``gradient=True``.
         gradient : bool
             Whether f_x is symmetric everywhere.
+        sparse : bool
+            Whether `jacobian` returns scipy.sparse matrices.
+        name, description : str
+            Shown by the command line and in exported files.
+        box : (lower, upper), optional
+            Corners of the region where rest points are searched; their
+            size also sets the typical scale of each variable for finite
+            differences.
         check_jacobian : bool
-            Compare a supplied `jacobian` with finite differences at the
-            default parameters and ``x = 0.5`` once, and raise `InputError`
-            naming the first entry that disagrees.
+            Compare a supplied `jacobian` with finite differences once, at
+            the centre of `box` (or at ``x = 0.5``) and the default
+            parameters, and raise `InputError` naming the first entry that
+            disagrees.
 
         Returns
         -------
         System
+            Whose functions return float arrays of checked shape; an
+            exception inside a user function is re-raised as
+            `UserFunctionError`, chained, with x and p in the message.
         """
-        if isinstance(variables, int | np.integer):
-            variables = tuple(f"x{i}" for i in range(int(variables)))
-        if not isinstance(parameters, Mapping):
-            raise InputError(
-                "parameters must be a mapping of names to default values, "
-                f"got {type(parameters).__name__}"
-            )
+        variables, defaults = _declared_names(variables, parameters, reserved=False)
+        names = (variables, tuple(defaults))
+        n, m = len(variables), len(defaults)
         system = cls(
-            variables=tuple(variables),
-            parameters=tuple(parameters),
-            defaults=np.array([float(v) for v in parameters.values()]),
-            rhs=_wrap_user(f, "f"),
-            jacobian=None if jacobian is None else _wrap_user(jacobian, "jacobian"),
-            param_jacobian=(
-                None if param_jacobian is None else _wrap_user(param_jacobian, "param_jacobian")
+            variables=variables,
+            parameters=tuple(defaults),
+            defaults=np.array(list(defaults.values())),
+            rhs=_UserFunction(f, "f", (n,), names),
+            jacobian=_optional_user(jacobian, "jacobian", (n, n), names, sparse),
+            param_jacobian=_optional_user(
+                param_jacobian, "param_jacobian", (n, m), names
             ),
-            energy=energy,
+            energy=_optional_user(energy, "energy", (), names),
             gradient=bool(gradient or energy is not None),
             sparse=bool(sparse),
             name=name,
@@ -203,8 +350,20 @@ class System:
             box=box,
         )
         if jacobian is not None and check_jacobian:
-            system.check_jacobian(np.full(system.n, 0.5), system.defaults)
+            system._check_jacobian_at_start()
         return system
+
+    def _check_jacobian_at_start(self):
+        """Check the Jacobian at the box centre (or 0.5) unless f fails there."""
+        x = (
+            np.full(self.n, 0.5)
+            if self.box is None
+            else (self.box[0] + self.box[1]) / 2
+        )
+        try:
+            self.check_jacobian(x, self.defaults)
+        except UserFunctionError as exc:
+            logger.debug("Jacobian check skipped: %s", exc)
 
     def with_params(self, **values):
         """Return a copy with some default parameter values changed.
@@ -252,6 +411,7 @@ class System:
             return self.parameters.index(name)
         except ValueError:
             pass
+
         close = difflib.get_close_matches(str(name), self.parameters, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise InputError(
@@ -276,8 +436,12 @@ class System:
         p = np.array(self.defaults)
         for key, value in (values or {}).items():
             p[self.param_index(key)] = float(value)
+
         if not np.all(np.isfinite(p)):
-            raise InputError(f"parameter values must be finite, got {dict(values)}")
+            bad = int(np.flatnonzero(~np.isfinite(p))[0])
+            raise InputError(
+                f"parameter values must be finite; {self.parameters[bad]!r} is {p[bad]}"
+            )
         return p
 
     def check_state(self, x, name="x0"):
@@ -290,6 +454,7 @@ class System:
                 f"{name} must have shape ({self.n},) for variables "
                 f"{list(self.variables)[:6]}, got shape {x.shape}"
             )
+
         if not np.all(np.isfinite(x)):
             bad = int(np.flatnonzero(~np.isfinite(x))[0])
             raise InputError(
@@ -305,7 +470,7 @@ class System:
         return self.rhs(x, p)
 
     def fx(self, x, p):
-        """The Jacobian f_x at (x, p): analytic when available, else finite differences."""
+        """The Jacobian f_x at (x, p): analytic when available, else differences."""
         if self.jacobian is not None:
             return self.jacobian(x, p)
         return self.fd_jacobian(x, p)
@@ -314,6 +479,7 @@ class System:
         """The derivative of f with respect to parameter `k` (an index), shape (n,)."""
         if self.param_jacobian is not None:
             return np.asarray(self.param_jacobian(x, p))[:, k]
+
         h = _FD_REL_STEP * max(1.0, abs(p[k]))
         up, down = np.array(p), np.array(p)
         up[k] += h
@@ -328,10 +494,12 @@ class System:
         """
         if self.second_derivative is not None:
             return np.asarray(self.second_derivative(x, p, k, u, v))
+
         u = np.asarray(u, dtype=float)
         v = np.asarray(v, dtype=float)
         scale = max(1.0, np.linalg.norm(x), abs(p[k]))
         h = _FD2_REL_STEP * scale / max(np.linalg.norm(v), 1e-300)
+
         plus = self._directional(x, p, k, u, x + h * v[:-1], p[k] + h * v[-1])
         minus = self._directional(x, p, k, u, x - h * v[:-1], p[k] - h * v[-1])
         return (plus - minus) / (2 * h)
@@ -346,16 +514,21 @@ class System:
     def fd_jacobian(self, x, p):
         """Finite-difference Jacobian with steps relative to each variable's size."""
         x = np.asarray(x, dtype=float)
-        steps = _fd_steps(x, _FD_REL_STEP)
+        steps = _fd_steps(x, _FD_REL_STEP, self._typical_scale())
         jac = np.empty((x.size, x.size))
         for j in range(x.size):
             up, down = np.array(x), np.array(x)
             up[j] += steps[j]
             down[j] -= steps[j]
-            jac[:, j] = (np.asarray(self.rhs(up, p)) - np.asarray(self.rhs(down, p))) / (
-                2 * steps[j]
-            )
+            difference = np.asarray(self.rhs(up, p)) - np.asarray(self.rhs(down, p))
+            jac[:, j] = difference / (2 * steps[j])
         return jac
+
+    def _typical_scale(self):
+        """Typical size of each variable: from the box when given, else 1."""
+        if self.box is None:
+            return 1.0
+        return np.maximum(np.abs(self.box[0]), np.abs(self.box[1]))
 
     def check_jacobian(self, x, p):
         """Compare the supplied Jacobian with finite differences at (x, p).
@@ -367,15 +540,20 @@ class System:
         """
         if self.jacobian is None:
             return
+
         exact = self.jacobian(x, p)
-        exact = exact.toarray() if sp.issparse(exact) else np.asarray(exact, dtype=float)
+        exact = (
+            exact.toarray() if sp.issparse(exact) else np.asarray(exact, dtype=float)
+        )
         if exact.shape != (self.n, self.n):
             raise InputError(
                 f"the Jacobian must have shape ({self.n}, {self.n}), got {exact.shape}"
             )
+
         approx = self.fd_jacobian(x, p)
         scale = np.maximum(1.0, np.abs(approx))
         bad = np.argwhere(np.abs(exact - approx) > _JAC_CHECK_RTOL * scale)
+
         if bad.size:
             i, j = bad[0]
             raise InputError(
@@ -385,11 +563,20 @@ class System:
             )
 
     def check_call(self, x, p):
-        """Evaluate f and f_x once at (x, p), checking shapes and finiteness.
+        """Evaluate f and f_x once at (x, p), checking shapes.
 
         Exceptions from user code are re-raised as `UserFunctionError`,
-        chained, with x and p in the message.  Returns ``(f, f_x)``.
+        chained, with x and p in the message; a result of the wrong shape
+        raises `InputError`.  Returns ``(f, f_x)``.
         """
+        x = self.check_state(x, "x")
+        p = np.asarray(p, dtype=float)
+        if p.shape != (self.m,):
+            raise InputError(
+                f"p must have shape ({self.m},) for parameters "
+                f"{list(self.parameters)[:6]}, got shape {p.shape}"
+            )
+
         try:
             value = np.asarray(self.rhs(x, p), dtype=float)
             jac = self.fx(x, p)
@@ -398,9 +585,9 @@ class System:
         except Exception as exc:
             raise UserFunctionError(
                 f"the system's function raised {type(exc).__name__}: {exc} "
-                f"at x = {np.array2string(x, threshold=8)}, "
-                f"p = {self._describe_p(p)}"
+                f"at {_describe_call(x, p, (self.variables, self.parameters))}"
             ) from exc
+
         if value.shape != (self.n,):
             raise InputError(
                 f"f(x, p) must return shape ({self.n},), got {value.shape}"
@@ -411,28 +598,389 @@ class System:
             )
         return value, jac
 
-    def _describe_p(self, p):
-        return {k: float(v) for k, v in zip(self.parameters, p, strict=False)}
+
+# ----------------------------------------------------------------------
+# Names
 
 
 def _check_names(names, what):
     if len(set(names)) != len(names):
         raise InputError(f"{what} contains repeated names: {list(names)}")
+
     for name in names:
         if not name.isidentifier():
-            raise InputError(f"{what}: {name!r} is not a valid name (use letters, digits, _)")
+            raise InputError(
+                f"{what}: {name!r} is not a valid name (use letters, digits, _)"
+            )
 
 
 def _check_box(box, n):
-    lower, upper = (np.broadcast_to(np.asarray(b, dtype=float), (n,)).copy() for b in box)
+    try:
+        lower, upper = (
+            np.broadcast_to(np.asarray(b, dtype=float), (n,)).copy() for b in box
+        )
+    except (TypeError, ValueError) as exc:
+        raise InputError(
+            f"box must be (lower, upper), each a number or {n} numbers; got {box!r}"
+        ) from exc
+
     if not np.all(lower < upper):
         raise InputError(f"box lower corner must be below the upper one, got {box}")
     return lower, upper
 
 
-def _wrap_user(func, what):
-    """Validate that `func` is callable; return it unchanged."""
-    if not callable(func):
-        raise InputError(f"{what} must be callable, got {type(func).__name__}")
-    return func
+def _declared_names(variables, parameters, reserved=True):
+    """Validate the names of a model; return (variables, defaults dict).
 
+    With `reserved`, names the expression grammar cannot use (function
+    names, Python keywords, double underscores) are refused too.
+    """
+    if isinstance(variables, int | np.integer):
+        variables = tuple(f"x{i}" for i in range(int(variables)))
+    elif isinstance(variables, str):
+        raise InputError(
+            f"variables must be a sequence of names, got the string {variables!r}"
+        )
+    if not isinstance(parameters, Mapping):
+        raise InputError(
+            "parameters must be a mapping of names to default values, "
+            f"got {type(parameters).__name__}"
+        )
+
+    variables = tuple(str(v) for v in variables)
+    defaults = {str(k): _default_value(k, v) for k, v in parameters.items()}
+    _check_names(variables, "variables")
+    _check_names(tuple(defaults), "parameters")
+
+    for name in variables + tuple(defaults) if reserved else ():
+        why = reserved_name(name)
+        if why:
+            raise ModelError(f"cannot declare {name!r}: {why}")
+    return variables, defaults
+
+
+def _default_value(name, value):
+    """A parameter default as a float, or an InputError naming the parameter."""
+    if isinstance(value, bool | str | bytes):
+        raise InputError(
+            f"default of parameter {name!r} must be a number, got {value!r}"
+        )
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"default of parameter {name!r} must be a number, got {value!r}"
+        ) from None
+
+
+def _describe_call(x, p, names):
+    """``x = {...}, p = {...}`` with names, for error messages."""
+    variables, parameters = names
+    x = np.asarray(x, dtype=float).reshape(-1)
+    p = np.asarray(p, dtype=float).reshape(-1)
+    state = dict(zip(variables, x.tolist(), strict=False))
+    if len(state) > 8:
+        state = dict(list(state.items())[:8]) | {"...": "..."}
+    values = dict(zip(parameters, p.tolist(), strict=False))
+    return f"x = {state}, p = {values}"
+
+
+# ----------------------------------------------------------------------
+# Symbolic systems
+
+
+def _real_symbols(names):
+    """Real sympy symbols for `names` (real, so that d|x|/dx is sign(x))."""
+    return tuple(sympy.Symbol(name, real=True) for name in names)
+
+
+@dataclasses.dataclass
+class _SymbolicModel:
+    """Declared names, their real sympy symbols, and the model's expressions."""
+
+    variables: tuple
+    defaults: dict
+    xs: tuple
+    ps: tuple
+    rhs: list = None
+    energy: object = None
+
+    @classmethod
+    def declare(cls, variables, parameters):
+        variables, defaults = _declared_names(variables, parameters)
+        xs, ps = _real_symbols(variables), _real_symbols(defaults)
+        return cls(variables, defaults, xs, ps)
+
+    @property
+    def table(self):
+        """Each declared name and its symbol."""
+        names = self.variables + tuple(self.defaults)
+        return dict(zip(names, self.xs + self.ps, strict=True))
+
+    def derivatives(self):
+        """The exact f_x (n, n) and f_p (n, m) as sympy matrices.
+
+        For an energy, f_x is the negative Hessian and each pair of mixed
+        derivatives is computed once, so that f_x is exactly symmetric.
+        """
+        n, m = len(self.xs), len(self.ps)
+        free = [f.free_symbols for f in self.rhs]
+
+        def derivative(i, symbol):
+            if symbol not in free[i]:
+                return sympy.S.Zero
+            return _drop_deltas(sympy.diff(self.rhs[i], symbol))
+
+        def fx(i, j):
+            if self.energy is not None and i > j:
+                i, j = j, i
+            return derivative(i, self.xs[j])
+
+        def fp(i, k):
+            return derivative(i, self.ps[k])
+
+        return sympy.ImmutableMatrix(n, n, fx), sympy.ImmutableMatrix(n, m, fp)
+
+
+def _equation_list(equations, variables, table):
+    """The right-hand sides in the order of `variables`, as sympy expressions."""
+    if isinstance(equations, Mapping):
+        keys = [str(key) for key in equations]
+        missing = [v for v in variables if v not in keys]
+        extra = [k for k in keys if k not in variables]
+        if missing or extra:
+            raise ModelError(
+                f"the equations must be given for exactly the variables "
+                f"{list(variables)}: missing {missing}, undeclared {extra}"
+            )
+
+        equations = [
+            dict(zip(keys, equations.values(), strict=True))[v] for v in variables
+        ]
+    elif isinstance(equations, str | sympy.Basic) and not isinstance(
+        equations, sympy.MatrixBase
+    ):
+        equations = [equations]
+
+    equations = list(equations)
+    if len(equations) != len(variables):
+        raise ModelError(
+            f"{len(equations)} equations given for {len(variables)} variables "
+            f"{list(variables)}"
+        )
+
+    return [
+        _expression(eq, table, f"equation for {v!r}")
+        for eq, v in zip(equations, variables, strict=True)
+    ]
+
+
+def _expression(value, table, what):
+    """A sympy expression in the declared symbols from a string or sympy input."""
+    if isinstance(value, str):
+        try:
+            return parse_expression(value, table)
+        except ModelError as exc:
+            raise ModelError(
+                f"{what}: {exc}", position=exc.position, source=exc.source
+            ) from None
+
+    if isinstance(value, bool) or not isinstance(
+        value, sympy.Basic | int | float | np.number
+    ):
+        raise ModelError(
+            f"{what} must be a string or a sympy expression, got {type(value).__name__}"
+        )
+
+    if not isinstance(value, sympy.Basic):
+        return sympy.Float(float(value))
+    return _adopt(value, table, what)
+
+
+def _adopt(expr, table, what):
+    """Rewrite a user's sympy expression in the model's own real symbols."""
+    unknown = sorted(str(s) for s in expr.free_symbols if str(s) not in table)
+    if unknown:
+        raise ModelError(
+            f"{what} uses undeclared symbols {unknown}; declared: {list(table)}"
+        )
+
+    undefined = expr.atoms(sympy.core.function.AppliedUndef)
+    if undefined:
+        raise ModelError(
+            f"{what} uses undefined functions {sorted(map(str, undefined))}"
+        )
+    if expr.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan):
+        raise ModelError(f"{what} contains an infinite or undefined value: {expr}")
+
+    return expr.xreplace({s: table[str(s)] for s in expr.free_symbols})
+
+
+def _drop_deltas(expr):
+    """Replace Dirac deltas (second derivatives of abs) by zero."""
+    if expr.has(sympy.DiracDelta):
+        return expr.replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
+    return expr
+
+
+class _Compiler:
+    """Compile lists of sympy expressions in (x, p) to numpy functions.
+
+    The model's symbols are first replaced by internal ones (``_x0``,
+    ``_p0``, ...) so that no declared name can shadow a numpy function in the
+    generated code; common subexpressions are eliminated by
+    ``sympy.lambdify(..., cse=True)``.  Only expressions built from sympy
+    constructors are compiled, never user text.
+    """
+
+    def __init__(self, xs, ps):
+        self.x = sympy.symbols(f"_x0:{len(xs)}", real=True) if xs else ()
+        self.p = sympy.symbols(f"_p0:{len(ps)}", real=True) if ps else ()
+        self.rename = dict(zip(xs + ps, self.x + self.p, strict=True))
+
+    def compile(self, exprs, shape, extra=()):
+        """``func(x, p, *extra) -> ndarray`` of `shape` for the flat `exprs`."""
+        flat = [sympy.sympify(e).xreplace(self.rename) for e in exprs]
+        args = [list(self.x), list(self.p), *[list(a) for a in extra]]
+
+        try:
+            func = sympy.lambdify(args, flat, modules="numpy", cse=True)
+        except Exception as exc:
+            raise ModelError(
+                f"cannot compile the expressions {flat[:3]}...: {exc}"
+            ) from exc
+        return _Compiled(func, shape)
+
+
+class _Compiled:
+    """A lambdified function returning a float array of a fixed shape.
+
+    Called with x of shape (n, ...) it evaluates every trailing index at
+    once and returns an array of shape ``shape + (...)``.
+    """
+
+    def __init__(self, func, shape):
+        self.func = func
+        self.shape = tuple(shape)
+
+    def __call__(self, x, p, *extra):
+        values = self.func(
+            np.asarray(x, dtype=float), np.asarray(p, dtype=float), *extra
+        )
+
+        try:
+            return np.array(values, dtype=float).reshape(self.shape)
+        except ValueError:
+            # Arrays mixed with constant scalars: broadcast the constants.
+            arrays = np.broadcast_arrays(*[np.asarray(v, dtype=float) for v in values])
+            return np.array(arrays).reshape(self.shape + arrays[0].shape)
+
+
+class _Lazy:
+    """A compiled function that is only compiled at its first call."""
+
+    def __init__(self, compiler, exprs, shape):
+        self.compiler, self.exprs, self.shape = compiler, exprs, shape
+        self.func = None
+
+    def __call__(self, x, p):
+        if self.func is None:
+            self.func = self.compiler.compile(self.exprs, self.shape)
+        return self.func(x, p)
+
+
+class _ScalarFunction:
+    """A compiled scalar function of (x, p), such as an energy."""
+
+    def __init__(self, compiler, expr):
+        self.func = compiler.compile([expr], ())
+
+    def __call__(self, x, p):
+        value = self.func(x, p)
+        return float(value) if value.ndim == 0 else value
+
+
+class _SecondDerivative:
+    """Exact ``D^2 F[u, v]`` of ``(x, p_k) -> f``, compiled per parameter k.
+
+    For parameter k the map is ``sum_ab d^2 f / dz_a dz_b u_a v_b`` with
+    ``z = (x, p_k)``, built from sympy's derivatives and compiled on first
+    use, with u and v as arguments.
+    """
+
+    def __init__(self, compiler, rhs, jac, param_jac):
+        self.compiler = compiler
+        self.rhs, self.jac, self.param_jac = rhs, jac, param_jac
+        self.compiled = {}
+
+    def __call__(self, x, p, k, u, v):
+        k = int(k)
+        if k not in self.compiled:
+            self.compiled[k] = self._compile(k)
+        return self.compiled[k](
+            x, p, np.asarray(u, dtype=float), np.asarray(v, dtype=float)
+        )
+
+    def _compile(self, k):
+        n = len(self.rhs)
+        named = list(self.compiler.rename)
+        z = named[:n] + [named[n + k]]
+        u = sympy.symbols(f"_u0:{n + 1}", real=True)
+        v = sympy.symbols(f"_v0:{n + 1}", real=True)
+
+        first = [
+            [self.jac[i, j] for j in range(n)] + [self.param_jac[i, k]]
+            for i in range(n)
+        ]
+
+        out = []
+        for i in range(n):
+            terms = []
+            for a in range(n + 1):
+                symbols = first[i][a].free_symbols
+                for b in range(n + 1):
+                    if z[b] in symbols:
+                        second = _drop_deltas(sympy.diff(first[i][a], z[b]))
+                        terms.append(second * u[a] * v[b])
+            out.append(sympy.Add(*terms))
+
+        return self.compiler.compile(out, (n,), extra=(u, v))
+
+
+class _UserFunction:
+    """A user's ``func(x, p)`` whose result is checked and made a float array.
+
+    An exception inside `func` is re-raised as `UserFunctionError` (chained)
+    with x and p in the message; a result of the wrong shape for a single
+    point raises `InputError`.
+    """
+
+    def __init__(self, func, what, shape, names, sparse=False):
+        if not callable(func):
+            raise InputError(f"{what} must be callable, got {type(func).__name__}")
+        self.func, self.what, self.shape = func, what, shape
+        self.names, self.sparse = names, sparse
+
+    def __call__(self, x, p):
+        try:
+            value = self.func(x, p)
+            if not (self.sparse and sp.issparse(value)):
+                value = np.asarray(value, dtype=float)
+        except Exception as exc:
+            raise UserFunctionError(
+                f"{self.what} raised {type(exc).__name__}: {exc} at "
+                f"{_describe_call(x, p, self.names)}"
+            ) from exc
+
+        if self.shape == () and np.size(value) == 1:
+            value = value.reshape(())
+        if np.ndim(x) == 1 and value.shape != self.shape:
+            raise InputError(
+                f"{self.what}(x, p) must return shape {self.shape}, got {value.shape} "
+                f"at {_describe_call(x, p, self.names)}"
+            )
+        return float(value) if self.shape == () else value
+
+
+def _optional_user(func, what, shape, names, sparse=False):
+    return None if func is None else _UserFunction(func, what, shape, names, sparse)

@@ -1,0 +1,301 @@
+"""The benchmark cases: each builds its system, times its branches, checks folds.
+
+A case returns one record (a dict of plain numbers and strings, ready for
+JSON) per continued branch.  Only the work a user would do is timed: the
+Newton solve at the start and the continuation.  Set-up (random weights,
+the sparse Laplacian) and the checks of the located folds are not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import resource
+import time
+from collections.abc import Callable
+
+import numpy as np
+import problems
+import scipy.linalg as sla
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+import verify
+
+import bifurc
+
+# The reference factorisation is repeated until this much CPU time has been
+# spent (and at least MIN_REPEATS times); the fastest repeat is reported.
+LU_BUDGET = 0.3
+MIN_REPEATS = 3
+
+# A located fold counts as accurate at this relative distance from the
+# independently refined one (the target of the performance specification).
+FOLD_RTOL = 1e-8
+
+# Labels listed in the report; end points (EP) are not special in a benchmark.
+REPORTED_LABELS = ("LP", "BP", "H")
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One benchmark case.
+
+    Attributes
+    ----------
+    name : str
+        Identifier used by ``--cases``.
+    n : int
+        Number of unknowns.
+    run : callable
+        ``run() -> list of dict``, one record per branch.
+    quick : bool
+        Whether ``--quick`` includes the case.
+    full : bool
+        Whether a run without ``--quick`` includes it.
+    """
+
+    name: str
+    n: int
+    run: Callable
+    quick: bool = False
+    full: bool = True
+
+
+def peak_rss_mb():
+    """Peak resident set size of this process so far, in MB (ru_maxrss)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def timed(func):
+    """Call `func()`; return its result, CPU seconds and wall seconds."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    result = func()
+    return result, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def _repeat(func, budget=LU_BUDGET):
+    """Fastest CPU and wall time of one call of `func`, over repeated calls."""
+    best_cpu, best_wall, spent, count = np.inf, np.inf, 0.0, 0
+    while spent < budget or count < MIN_REPEATS:
+        _, cpu, wall = timed(func)
+        best_cpu, best_wall = min(best_cpu, cpu), min(best_wall, wall)
+        spent += cpu
+        count += 1
+    return best_cpu, best_wall
+
+
+def _bordered(system, x, p, k):
+    """The bordered matrix [[f_x, f_p], [t^T, 0]] with a dense unit row t."""
+    jac = system.fx(x, p)
+    column = system.fp(x, p, k)[:, None]
+    row = np.random.default_rng(0).standard_normal((1, x.size + 1))
+    row /= np.linalg.norm(row)
+    if sp.issparse(jac):
+        blocks = [[jac, column], [sp.csr_matrix(row[:, :-1]), row[:, -1:]]]
+        return sp.bmat(blocks, format="csc")
+    return np.block([[np.asarray(jac), column], [row]])
+
+
+def reference_costs(system, x, p, k):
+    """Times of one LU factorisation of the bordered matrix and one f_x.
+
+    Dense systems use ``scipy.linalg.lu_factor`` (LAPACK getrf), sparse ones
+    ``scipy.sparse.linalg.splu`` with its default (COLAMD) ordering.
+
+    Returns
+    -------
+    dict
+        ``lu_cpu``, ``lu_wall``, ``jac_cpu`` in seconds and ``lu_kind``.
+    """
+    matrix = _bordered(system, x, p, k)
+    if sp.issparse(matrix):
+        lu_cpu, lu_wall = _repeat(lambda: spla.splu(matrix))
+        kind = "splu"
+    else:
+        lu_cpu, lu_wall = _repeat(lambda: sla.lu_factor(matrix, check_finite=False))
+        kind = "lu_factor"
+
+    jac_cpu, _ = _repeat(lambda: system.fx(x, p), budget=LU_BUDGET / 3)
+    return {"lu_cpu": lu_cpu, "lu_wall": lu_wall, "jac_cpu": jac_cpu, "lu_kind": kind}
+
+
+def _check_point(system, branch, point, exact):
+    """A dict describing one special point, with the fold's independent check."""
+    entry = {
+        "label": point.label,
+        "value": float(point.value),
+        "precision": _float_or_none(getattr(point, "precision", None)),
+        "converged": bool(getattr(point, "converged", False)),
+    }
+    if point.label != "LP":
+        return entry
+
+    if exact is not None:
+        ref = min(exact, key=lambda v: abs(v - point.value))
+    else:
+        p = np.array(branch.p_fixed, dtype=float)
+        p[branch.param_index] = point.value
+        tangent = getattr(point, "tangent", None)
+        null = None if tangent is None else np.asarray(tangent)[: system.n]
+        check = verify.refine_fold(system, point.x, p, branch.param_index, null)
+        if not check.converged:
+            entry["check"] = check.message
+        ref = check.value
+    entry["reference"] = float(ref)
+    entry["error"] = abs(point.value - ref) / max(abs(ref), np.finfo(float).tiny)
+    return entry
+
+
+def _float_or_none(value):
+    return None if value is None else float(value)
+
+
+def record(
+    case, branch_name, system, branch, cpu, wall, costs, expected=None, exact=None
+):
+    """The record of one timed branch: counts, times, memory, special points."""
+    points = [
+        _check_point(system, branch, sp_, exact)
+        for sp_ in branch.special_points
+        if sp_.label in REPORTED_LABELS
+    ]
+    folds = [q for q in points if q["label"] == "LP"]
+    accurate = all(q.get("error", np.inf) <= FOLD_RTOL for q in folds)
+    return {
+        "case": case,
+        "branch": branch_name,
+        "n": system.n,
+        "points": len(branch),
+        "cpu": cpu,
+        "wall": wall,
+        **costs,
+        "peak_rss_mb": peak_rss_mb(),
+        "status": str(branch.status),
+        "special": points,
+        "n_folds": len(folds),
+        "expected_folds": expected,
+        "folds_ok": accurate and (expected is None or expected == len(folds)),
+    }
+
+
+# ----------------------------------------------------------------------
+# Hopfield benchmark problem
+
+# Parameter interval of both branches (spec: primary from 0.1 to 3, second
+# branch from 3 down).
+BETA_START, BETA_END = 0.1, 3.0
+
+# Folds of the second branch stated with the benchmark problem.
+EXPECTED_FOLDS = {10: 1, 100: 3, 500: 3}
+
+
+def _with_beta(system, beta):
+    return system.parameter_vector({"beta": beta})
+
+
+def hopfield_case(n, symmetric=True):
+    """Both branches of the benchmark Hopfield problem with n units."""
+    name = f"hopfield-{n}" if symmetric else f"hopfield-nonsym-{n}"
+    system = problems.hopfield_benchmark(n, symmetric)
+    bias = problems.hopfield_weights(n, symmetric)[1]
+    p_start, p_end = _with_beta(system, BETA_START), _with_beta(system, BETA_END)
+    costs = reference_costs(system, bias, p_start, 0)
+    interval = (BETA_START, BETA_END)
+
+    def primary():
+        x = bifurc.find_equilibrium(system, bias, p_start)[0]
+        return bifurc.continuation(system, x, "beta", interval, p0=BETA_START)
+
+    first, cpu, wall = timed(primary)
+    records = [record(name, "primary", system, first, cpu, wall, costs)]
+
+    def second():
+        top = bifurc.find_equilibrium(system, first.x[-1], p_end)[0]
+        x = bifurc.find_equilibrium(system, -top, p_end)[0]
+        return bifurc.continuation(system, x, "beta", interval, p0=BETA_END)
+
+    branch, cpu, wall = timed(second)
+    expected = EXPECTED_FOLDS.get(n) if symmetric else None
+    records.append(record(name, "second", system, branch, cpu, wall, costs, expected))
+    return records
+
+
+# ----------------------------------------------------------------------
+# Other problems
+
+MODERN_INTERVAL = (0.1, 50.0)
+
+# The 2-D Bratu branch starts on the lower solution at lam = 1 and ends on the
+# upper one back at lam = 1, passing its single fold near lam = 6.8.
+BRATU_INTERVAL = (1.0, 7.0)
+
+CUSP_INTERVAL = (-1.0, 1.0)
+CUSP_FOLDS = (-2 / (3 * np.sqrt(3)), 2 / (3 * np.sqrt(3)))
+
+
+def modern_case():
+    """Modern Hopfield network, 10 patterns in 100 dimensions, beta continued."""
+    system = problems.modern_hopfield_benchmark()
+    x0 = problems.modern_patterns().mean(axis=1)
+    p = _with_beta(system, MODERN_INTERVAL[0])
+    costs = reference_costs(system, x0, p, 0)
+
+    def run():
+        x = bifurc.find_equilibrium(system, x0, p)[0]
+        lo = MODERN_INTERVAL[0]
+        return bifurc.continuation(system, x, "beta", MODERN_INTERVAL, p0=lo)
+
+    branch, cpu, wall = timed(run)
+    return [record("modern-hopfield", "mean", system, branch, cpu, wall, costs)]
+
+
+def bratu_case(n_grid):
+    """The 2-D Bratu problem on an n_grid x n_grid grid, through its fold."""
+    from bifurc.models.bratu2d import bratu2d
+
+    system = bratu2d(n_grid)
+    x0 = np.zeros(system.n)
+    p = system.parameter_vector({"lam": BRATU_INTERVAL[0]})
+    costs = reference_costs(system, x0, p, 0)
+
+    def run():
+        x = bifurc.find_equilibrium(system, x0, p)[0]
+        lo = BRATU_INTERVAL[0]
+        return bifurc.continuation(system, x, "lam", BRATU_INTERVAL, p0=lo)
+
+    branch, cpu, wall = timed(run)
+    name = f"bratu-{n_grid}"
+    return [record(name, "lower-upper", system, branch, cpu, wall, costs, 1)]
+
+
+def cusp_case():
+    """Cusp normal form x' = mu + x - x^3 continued in mu across both folds."""
+    system = problems.cusp()
+    x0 = np.array([-1.3])
+    p = system.parameter_vector({"mu": CUSP_INTERVAL[0]})
+    costs = reference_costs(system, x0, p, 0)
+
+    def run():
+        x = bifurc.find_equilibrium(system, x0, p)[0]
+        lo = CUSP_INTERVAL[0]
+        return bifurc.continuation(system, x, "mu", CUSP_INTERVAL, p0=lo)
+
+    branch, cpu, wall = timed(run)
+    args = (costs, 2, CUSP_FOLDS)
+    return [record("cusp", "s-curve", system, branch, cpu, wall, *args)]
+
+
+def all_cases():
+    """Every case, smallest first; ``quick`` marks those run by ``--quick``."""
+    return [
+        Case("cusp", 1, cusp_case, quick=True),
+        Case("hopfield-10", 10, lambda: hopfield_case(10), quick=True),
+        Case("hopfield-100", 100, lambda: hopfield_case(100), quick=True),
+        Case("hopfield-500", 500, lambda: hopfield_case(500)),
+        Case("hopfield-2000", 2000, lambda: hopfield_case(2000)),
+        Case("hopfield-nonsym-100", 100, lambda: hopfield_case(100, False)),
+        Case("hopfield-nonsym-500", 500, lambda: hopfield_case(500, False)),
+        Case("modern-hopfield", 100, modern_case, quick=True),
+        Case("bratu-30", 900, lambda: bratu_case(30), quick=True, full=False),
+        Case("bratu-100", 10_000, lambda: bratu_case(100)),
+        Case("bratu-300", 90_000, lambda: bratu_case(300)),
+    ]

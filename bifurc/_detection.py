@@ -1,0 +1,392 @@
+"""Test functions for special points and their location on a branch.
+
+Every kind of special point is a `TestFunction`: a value computed at each
+accepted point from what the corrector already produced, a rule for when the
+value changes between two points, and a way to locate the point in between.
+The continuation loop treats them all alike.
+
+* ``LP`` (fold): the parameter component of the tangent changes sign.
+* ``BP`` (branch point): the sign of ``det [[f_x, f_p], [t^T]]`` changes; the
+  sign comes from the corrector's LU factors.  A fold that coincides with a
+  branch point is reported as the branch point only.
+* ``H`` (Hopf): the number of complex eigenvalues with positive real part
+  changes.  Only complex pairs count, so a neutral saddle (a real pair
+  +/-lambda) is never taken for a Hopf point.
+
+Location is a bracketed root search (the Illinois variant of regula falsi,
+with bisection as a safeguard) on a continuous version of the test function,
+each evaluation being a point corrected onto the branch at a given arclength
+from the left end of the step.
+
+References
+----------
+Govaerts, W. (2000). Numerical Methods for Bifurcations of Dynamical
+Equilibria, ch. 4.  Kuznetsov, Yu. A. Elements of Applied Bifurcation Theory,
+ch. 10.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+
+import numpy as np
+
+from . import _switching
+from ._results import SpecialPoint
+
+__all__ = [
+    "TestFunction",
+    "FoldTest",
+    "BranchPointTest",
+    "HopfTest",
+    "Locator",
+    "RootResult",
+    "make_tests",
+]
+
+logger = logging.getLogger(__name__)
+
+# Bracket shrinking: give up after this many test-function evaluations.
+_MAX_LOCATE_EVALUATIONS = 60
+
+# The located point must also be resolved in arclength (weighted), so that
+# the state, not only the parameter, is accurate (the parameter is flat in
+# arclength at a fold).
+_SIGMA_TOL = 1e-9
+
+# An eigenvalue whose imaginary part is below this fraction of its modulus
+# (plus an absolute floor) counts as real.
+_IMAG_RTOL = 1e-8
+_IMAG_ATOL = 1e-12
+
+# Two special points of one step closer than this in arclength (relative to
+# the step) are the same point.
+_COINCIDE_RTOL = 1e-5
+
+
+@dataclasses.dataclass
+class RootResult:
+    """A located zero of a test function within one step.
+
+    Attributes
+    ----------
+    sigma : float
+        Arclength of the zero from the left end of the step.
+    point : object
+        The corrected branch point there.
+    value : float
+        Test function value there.
+    bracket : tuple of float
+        Final bracket in the parameter.
+    iterations : int
+    converged : bool
+    """
+
+    sigma: float
+    point: object
+    value: float
+    bracket: tuple
+    iterations: int
+    converged: bool
+
+
+class Locator:
+    """Corrected points inside one continuation step and root finding on them.
+
+    Parameters
+    ----------
+    point_at : callable
+        ``point_at(sigma) -> point``: the branch point at arclength `sigma`
+        from the left end, with ``.y``, ``.tangent``, ``.lu`` and
+        ``.eigenvalues()``.
+    left, right : point
+        The accepted points that end the step.
+    length : float
+        Arclength of `right` from `left`.
+    context : object
+        The continuation problem (system, parameter index, tolerances).
+    """
+
+    def __init__(self, point_at, left, right, length, context):
+        self._point_at = point_at
+        self.left, self.right, self.length = left, right, length
+        self.context = context
+        self._cache = {}
+
+    def point(self, sigma):
+        """The corrected point at arclength `sigma` (cached)."""
+        if sigma not in self._cache:
+            self._cache[sigma] = self._point_at(sigma)
+        return self._cache[sigma]
+
+    def find_root(self, test):
+        """Locate the zero of ``test(point) -> float`` within the step.
+
+        Parameters
+        ----------
+        test : callable
+            A continuous function of the branch point whose sign differs at
+            the two ends of the step.
+
+        Returns
+        -------
+        RootResult or None
+            None when the ends have the same sign (a false alarm).
+        """
+        a, b = 0.0, self.length
+        ga, gb = test(self.point(a)), test(self.point(b))
+        if ga == 0 or gb == 0:
+            sigma = a if ga == 0 else b
+            return self._result(sigma, 0.0, (sigma, sigma), 2, True)
+        if np.sign(ga) == np.sign(gb):
+            return None
+        return self._illinois(test, a, b, ga, gb)
+
+    def _illinois(self, test, a, b, ga, gb):
+        """Illinois regula falsi keeping a sign-change bracket [a, b]."""
+        side, evaluations = 0, 2
+        while evaluations < _MAX_LOCATE_EVALUATIONS:
+            if self._resolved(a, b):
+                break
+            c = (a * gb - b * ga) / (gb - ga)
+            if not (min(a, b) < c < max(a, b)) or evaluations % 6 == 5:
+                c = 0.5 * (a + b)
+            gc = test(self.point(c))
+            evaluations += 1
+            if gc == 0:
+                return self._result(c, gc, (c, c), evaluations, True)
+
+            if np.sign(gc) == np.sign(gb):
+                b, gb = c, gc
+                ga = ga * 0.5 if side == -1 else ga
+                side = -1
+            else:
+                a, ga = c, gc
+                gb = gb * 0.5 if side == 1 else gb
+                side = 1
+        best = a if abs(ga) <= abs(gb) else b
+        converged = self._resolved(a, b)
+        return self._result(best, min(abs(ga), abs(gb)), (a, b), evaluations, converged)
+
+    def _resolved(self, a, b):
+        """Whether the bracket meets the parameter and arclength tolerances."""
+        pa, pb = self.point(a).y[-1], self.point(b).y[-1]
+        p_tol = self.context.options.locate_tol * max(1.0, abs(pa))
+        return abs(pa - pb) <= p_tol and abs(b - a) <= _SIGMA_TOL * max(1.0, abs(b))
+
+    def _result(self, sigma, value, sigmas, evaluations, converged):
+        ps = sorted(self.point(s).y[-1] for s in sigmas)
+        return RootResult(
+            sigma, self.point(sigma), value, tuple(ps), evaluations, converged
+        )
+
+    def special(self, label, kind, root, data=None):
+        """Build the `SpecialPoint` for a located root."""
+        ctx, point = self.context, root.point
+        tangent = point.tangent / np.linalg.norm(point.tangent)
+        residual = float(np.max(np.abs(ctx.evaluator.f(point.y)), initial=0.0))
+        extra = {"arclength": self.left.s + root.sigma}
+        extra.update(data or {})
+        return SpecialPoint(
+            label=label,
+            kind=kind,
+            param=ctx.param,
+            value=float(point.y[-1]),
+            x=point.y[:-1].copy(),
+            index=-1,
+            tangent=tangent,
+            converged=root.converged,
+            bracket=root.bracket,
+            precision=float(root.bracket[1] - root.bracket[0]),
+            iterations=root.iterations,
+            residual=residual,
+            n_unstable=(self.left.n_unstable, self.right.n_unstable),
+            data=extra,
+        )
+
+
+class TestFunction:
+    """Interface of a special-point detector.
+
+    Attributes
+    ----------
+    label : str
+        The special point's label.
+    crossings : int
+        Eigenvalues crossing the imaginary axis at such a point (used to check
+        the change in the unstable count over a step).
+    suppressed_by : tuple of str
+        Labels of detectors whose point, at the same place, replaces this one.
+    """
+
+    label = ""
+    kind = ""
+    crossings = 1
+    suppressed_by = ()
+
+    def value(self, point):
+        """The test value at an accepted point (cheap: no new factorisation)."""
+        raise NotImplementedError
+
+    def changed(self, left, right):
+        """Whether the values at two consecutive points bracket a special point."""
+        return left * right < 0
+
+    def locate(self, locator):
+        """Locate the special point inside the step; a `SpecialPoint` or None."""
+        raise NotImplementedError
+
+
+class FoldTest(TestFunction):
+    """Fold (LP): zero of the tangent's parameter component."""
+
+    label = "LP"
+    kind = "saddle-node"
+    suppressed_by = ("BP",)
+
+    def value(self, point):
+        return point.tangent[-1]
+
+    def locate(self, locator):
+        root = locator.find_root(lambda point: point.tangent[-1])
+        if root is None:
+            return None
+        return locator.special("LP", "saddle-node", root)
+
+
+class BranchPointTest(TestFunction):
+    """Branch point (BP): sign change of the augmented Jacobian's determinant."""
+
+    label = "BP"
+    kind = "branch-point"
+
+    def value(self, point):
+        return float(point.bp_sign)
+
+    def locate(self, locator):
+        reference = locator.point(0.0).lu.log_abs_det
+        root = locator.find_root(lambda point: point.lu.scaled_det(reference))
+        if root is None:
+            return None
+        kind, data = _switching.classify(locator.context, root.point)
+        return locator.special("BP", kind, root, data)
+
+
+class HopfTest(TestFunction):
+    """Hopf (H): a complex pair crosses the imaginary axis."""
+
+    label = "H"
+    kind = "hopf"
+    crossings = 2
+
+    def value(self, point):
+        values = point.eigenvalues
+        if values is None:
+            return math.nan
+        unstable = values[(values.real > 0) & _is_complex(values)]
+        return float(unstable.size)
+
+    def changed(self, left, right):
+        return left != right and not (math.isnan(left) or math.isnan(right))
+
+    def locate(self, locator):
+        pair = _crossing_pair(locator)
+        if pair is None:
+            return None
+        tracker = _PairTracker(pair)
+        root = locator.find_root(tracker)
+        if root is None:
+            return None
+        frequency = abs(tracker.nearest(root.point).imag)
+        if frequency <= _IMAG_ATOL:
+            return None
+        return locator.special("H", "hopf", root, {"frequency": frequency})
+
+
+def _is_complex(values):
+    """Mask of eigenvalues with a non-negligible imaginary part."""
+    return np.abs(values.imag) > _IMAG_RTOL * np.abs(values) + _IMAG_ATOL
+
+
+def _crossing_pair(locator):
+    """A complex eigenvalue (Im > 0) at the left end whose real part changes sign."""
+    left = locator.point(0.0).all_eigenvalues()
+    right = locator.point(locator.length).all_eigenvalues()
+    candidates = left[_is_complex(left) & (left.imag > 0)]
+    for value in candidates[np.argsort(np.abs(candidates.real))]:
+        partner = right[np.argmin(np.abs(right - value))]
+        if _is_complex(np.array([partner]))[0] and partner.real * value.real < 0:
+            return value
+    return None
+
+
+class _PairTracker:
+    """Real part of the complex eigenvalue followed by continuity along the step."""
+
+    def __init__(self, start):
+        self.last = start
+
+    def nearest(self, point):
+        values = point.all_eigenvalues(near=self.last)
+        upper = values[values.imag > 0] if np.any(values.imag > 0) else values
+        return upper[np.argmin(np.abs(upper - self.last))]
+
+    def __call__(self, point):
+        value = self.nearest(point)
+        self.last = value
+        return float(value.real)
+
+
+_TESTS = {"LP": FoldTest, "BP": BranchPointTest, "H": HopfTest}
+
+
+def make_tests(labels, symmetric):
+    """Test functions for the requested labels.
+
+    Parameters
+    ----------
+    labels : iterable of str
+        Subset of ``("LP", "BP", "H")``.
+    symmetric : bool
+        Whether f_x has real eigenvalues only (no Hopf points then).
+
+    Returns
+    -------
+    list of TestFunction
+    """
+    tests = []
+    for label in labels:
+        if label == "H" and symmetric:
+            continue
+        tests.append(_TESTS[label]())
+    return tests
+
+
+def resolve(points, step_length):
+    """Drop points that a coincident point of another kind replaces.
+
+    Parameters
+    ----------
+    points : list of SpecialPoint
+        The points located within one step.
+    step_length : float
+
+    Returns
+    -------
+    list of SpecialPoint
+        Sorted by arclength.
+    """
+    kept = []
+    for point in points:
+        suppressors = _TESTS[point.label].suppressed_by
+        replaced = any(
+            other.label in suppressors
+            and abs(other.data["arclength"] - point.data["arclength"])
+            <= _COINCIDE_RTOL * abs(step_length) + _SIGMA_TOL
+            for other in points
+        )
+        if not replaced:
+            kept.append(point)
+    return sorted(kept, key=lambda sp: sp.data["arclength"])

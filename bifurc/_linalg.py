@@ -1,0 +1,376 @@
+"""Linear algebra for continuation: bordered systems, determinant signs, inertia.
+
+Continuation solves with the bordered matrix
+
+    B = [[f_x, f_p],
+         [r^T, 0  ]],      shape (n + 1, n + 1),
+
+where ``r`` is the (weighted) tangent of the previous point.  One LU
+factorisation of ``B`` gives the Newton correction, the new tangent (the
+solution with right-hand side e_{n+1}) and, from its factors, the sign of
+``det B``, the branch-point test function.  The sign is read from the signs of
+the pivots and the parity of the row and column permutations, so it never
+overflows however large n is.
+
+Symmetric Jacobians get their number of unstable directions from the inertia
+(Sylvester's law): an LDL^T factorisation with Bunch-Kaufman pivoting has a
+block-diagonal D with the same numbers of positive, negative and zero
+eigenvalues as the matrix.
+
+References
+----------
+Keller, H. B. (1977). Numerical solution of bifurcation and nonlinear
+eigenvalue problems.  Govaerts, W. (2000). Numerical Methods for Bifurcations
+of Dynamical Equilibria, ch. 3 (bordered matrices).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import warnings
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from scipy.linalg import lapack
+
+__all__ = [
+    "Factorization",
+    "factorize",
+    "bordered",
+    "inertia",
+    "null_vector",
+    "rightmost_eigenvalues",
+    "permutation_parity",
+]
+
+logger = logging.getLogger(__name__)
+
+# Inverse iteration from a fixed start vector (deterministic results); two
+# sweeps suffice when the matrix is singular to working precision, a third
+# guards against an unlucky start.
+_NULL_SWEEPS = 3
+_NULL_SEED = 20240501
+
+# A symmetric sparse factorisation whose pivots grew beyond this factor of the
+# largest entry is not trusted for the inertia (diagonal pivoting without
+# interchanges can be unstable for indefinite matrices).
+_SPARSE_LDL_GROWTH = 1e10
+
+# Arnoldi (ARPACK) tolerance for the few rightmost eigenvalues: the signs of
+# real parts matter, not their last digits.
+_ARNOLDI_TOL = 1e-10
+
+
+class Factorization:
+    """LU factorisation of a square matrix, dense (LAPACK) or sparse (SuperLU).
+
+    Parameters
+    ----------
+    matrix : ndarray or sparse matrix, shape (N, N)
+        Dense arrays should be Fortran-ordered float64 so that the
+        factorisation can overwrite them without a copy.
+
+    Attributes
+    ----------
+    n : int
+        The order N.
+    sparse : bool
+        Whether SuperLU was used.
+    singular : bool
+        True when a pivot is exactly zero (solves are then meaningless).
+    """
+
+    def __init__(self, matrix):
+        self.n = matrix.shape[0]
+        self.sparse = sp.issparse(matrix)
+        if self.sparse:
+            self._init_sparse(matrix)
+        else:
+            self._lu, self._piv, info = lapack.dgetrf(matrix, overwrite_a=True)
+            self.singular = info > 0
+
+    def _init_sparse(self, matrix):
+        self._lu = None
+        self.singular = False
+        try:
+            self._lu = spla.splu(sp.csc_matrix(matrix, dtype=float))
+        except RuntimeError:
+            # SuperLU reports an exactly singular factor by raising.
+            self.singular = True
+
+    def solve(self, rhs, transpose=False):
+        """Solve ``A z = rhs`` (or ``A^T z = rhs``).
+
+        Parameters
+        ----------
+        rhs : ndarray, shape (N,) or (N, k)
+        transpose : bool
+
+        Returns
+        -------
+        ndarray, same shape as `rhs`
+        """
+        if self.singular:
+            return np.full(np.shape(rhs), np.nan)
+        if self.sparse:
+            return self._lu.solve(np.asarray(rhs, dtype=float), trans="T" if transpose else "N")
+        z, _ = lapack.dgetrs(self._lu, self._piv, rhs, trans=int(transpose))
+        return z
+
+    @functools.cached_property
+    def _pivots(self):
+        """Diagonal of U, shape (N,)."""
+        if self.sparse:
+            return self._lu.U.diagonal()
+        return self._lu.diagonal()
+
+    @functools.cached_property
+    def det_sign(self):
+        """Sign of the determinant: +1, -1, or 0 when exactly singular."""
+        if self.singular:
+            return 0
+        pivots = self._pivots
+        negative = int(np.count_nonzero(pivots < 0))
+        if self.sparse:
+            swaps = permutation_parity(self._lu.perm_r) + permutation_parity(
+                self._lu.perm_c
+            )
+        else:
+            swaps = int(np.count_nonzero(self._piv != np.arange(self.n)))
+        return -1 if (negative + swaps) % 2 else 1
+
+    @functools.cached_property
+    def log_abs_det(self):
+        """Natural logarithm of ``|det A|`` (``-inf`` when singular)."""
+        if self.singular:
+            return -np.inf
+        with np.errstate(divide="ignore"):
+            return float(np.sum(np.log(np.abs(self._pivots))))
+
+    def scaled_det(self, reference):
+        """``det A / exp(reference)``: a continuous test value that cannot overflow.
+
+        Parameters
+        ----------
+        reference : float
+            A log-magnitude, usually `log_abs_det` of a neighbouring matrix.
+        """
+        if self.singular:
+            return 0.0
+        return self.det_sign * float(np.exp(min(self.log_abs_det - reference, 700.0)))
+
+
+def factorize(matrix):
+    """LU-factorise a dense or sparse square matrix; see `Factorization`."""
+    return Factorization(matrix)
+
+
+def bordered(jac, column, row, corner=0.0):
+    """Assemble ``[[jac, column], [row^T, corner]]``.
+
+    Parameters
+    ----------
+    jac : ndarray or sparse matrix, shape (n, n)
+    column, row : ndarray, shape (n,) and (n + 1,)
+        The last column (without its corner) and the full last row; the last
+        entry of `row` is replaced by `corner` only when `row` has length n.
+    corner : float
+
+    Returns
+    -------
+    ndarray (Fortran order) or scipy.sparse.csc_matrix, shape (n + 1, n + 1)
+    """
+    n = jac.shape[0]
+    if sp.issparse(jac):
+        last = np.append(row[:n], row[n] if row.size > n else corner)
+        return sp.bmat(
+            [[jac, sp.csc_matrix(column.reshape(n, 1))], [sp.csr_matrix(last), None]],
+            format="csc",
+        )
+
+    out = np.empty((n + 1, n + 1), order="F")
+    out[:n, :n] = jac
+    out[:n, n] = column
+    out[n, :n] = row[:n]
+    out[n, n] = row[n] if row.size > n else corner
+    return out
+
+
+def permutation_parity(perm):
+    """Parity (0 even, 1 odd) of a permutation given as an index array.
+
+    Counts cycles by pointer doubling (vectorised, O(n log n)): the parity is
+    ``(n - cycles) mod 2``.
+    """
+    perm = np.asarray(perm, dtype=np.int64)
+    n = perm.size
+    label = np.arange(n)
+    step = perm.copy()
+    for _ in range(max(1, int(np.ceil(np.log2(max(n, 2))))) + 1):
+        label = np.minimum(label, label[step])
+        step = step[step]
+    cycles = int(np.count_nonzero(label == np.arange(n)))
+    return (n - cycles) % 2
+
+
+@functools.lru_cache(maxsize=32)
+def _sytrf_lwork(n):
+    """Optimal workspace of LAPACK dsytrf (the default is unblocked and slow)."""
+    work, info = lapack.dsytrf_lwork(n, lower=1)
+    return max(int(work), 1) if info == 0 else max(n, 1)
+
+
+def inertia(matrix):
+    """Numbers of positive, negative and zero eigenvalues of a symmetric matrix.
+
+    Parameters
+    ----------
+    matrix : ndarray or sparse matrix, shape (n, n)
+        Symmetric.  Dense matrices use LAPACK's Bunch-Kaufman LDL^T
+        (dsytrf); sparse ones a SuperLU factorisation restricted to diagonal
+        pivots (an LDL^T in disguise), falling back to eigenvalues when that
+        factorisation is not trustworthy.
+
+    Returns
+    -------
+    tuple of int
+        ``(n_positive, n_negative, n_zero)``.
+
+    Notes
+    -----
+    Sylvester's law of inertia: ``P A P^T = L D L^T`` with L unit lower
+    triangular has the inertia of D.  D has 1x1 blocks (their sign) and 2x2
+    blocks [[a, b], [b, c]] (one eigenvalue of each sign when ac < b^2,
+    otherwise two with the sign of a).
+    """
+    if sp.issparse(matrix):
+        return _sparse_inertia(matrix)
+    a = np.asarray(matrix, dtype=float)
+    n = a.shape[0]
+    ldu, ipiv, info = lapack.dsytrf(a, lower=1, lwork=_sytrf_lwork(n))
+    if info < 0:
+        raise ValueError(f"dsytrf rejected its argument {-info}")
+    return _block_inertia(ldu.diagonal(), ldu.diagonal(-1), ipiv)
+
+
+def _block_inertia(diag, sub, ipiv):
+    """Inertia of the block-diagonal D of a lower Bunch-Kaufman factorisation."""
+    starts = np.flatnonzero(ipiv < 0)[0::2]
+    single = np.ones(diag.size, dtype=bool)
+    single[starts] = False
+    single[starts + 1] = False
+    d = diag[single]
+    pos, neg = int(np.count_nonzero(d > 0)), int(np.count_nonzero(d < 0))
+
+    a, c, b = diag[starts], diag[starts + 1], sub[starts]
+    det = a * c - b * b
+    mixed = det < 0
+    same = det > 0
+    pos += int(np.count_nonzero(mixed)) + 2 * int(np.count_nonzero(same & (a > 0)))
+    neg += int(np.count_nonzero(mixed)) + 2 * int(np.count_nonzero(same & (a < 0)))
+    zero = diag.size - pos - neg
+    return pos, neg, zero
+
+
+def _sparse_inertia(matrix):
+    """Inertia of a sparse symmetric matrix (see `inertia`)."""
+    a = sp.csc_matrix(matrix, dtype=float)
+    n = a.shape[0]
+    try:
+        lu = spla.splu(
+            a,
+            permc_spec="MMD_AT_PLUS_A",
+            diag_pivot_thresh=0.0,
+            options={"SymmetricMode": True},
+        )
+    except RuntimeError:
+        lu = None
+    if lu is not None and np.array_equal(lu.perm_r, lu.perm_c):
+        pivots = lu.U.diagonal()
+        growth = np.max(np.abs(pivots)) / max(abs(a).max(), np.finfo(float).tiny)
+        if np.all(np.isfinite(pivots)) and growth < _SPARSE_LDL_GROWTH:
+            pos, neg = int(np.sum(pivots > 0)), int(np.sum(pivots < 0))
+            return pos, neg, n - pos - neg
+    logger.debug("sparse LDL^T not trustworthy; counting eigenvalues instead")
+    values = _symmetric_rightmost(a, n)
+    pos = int(np.count_nonzero(values > 0))
+    if values.size < n:
+        return pos, n - pos, 0
+    neg = int(np.count_nonzero(values < 0))
+    return pos, neg, n - pos - neg
+
+
+def _symmetric_rightmost(a, n):
+    """Largest eigenvalues of a sparse symmetric matrix, enough to pass zero."""
+    if n <= 400:
+        return scipy.linalg.eigvalsh(a.toarray())
+    k = 6
+    while True:
+        values = spla.eigsh(a, k=min(k, n - 1), which="LA", tol=_ARNOLDI_TOL,
+                            return_eigenvectors=False)
+        if np.min(values) < 0 or k >= n - 1:
+            return values
+        k *= 2
+
+
+def null_vector(factorization, transpose=False):
+    """Unit null vector of a (nearly) singular factorised matrix.
+
+    Inverse iteration with the existing factors: each sweep multiplies the
+    component along the null vector by 1/sigma_min.
+
+    Parameters
+    ----------
+    factorization : Factorization
+    transpose : bool
+        Return a left null vector (of the transpose).
+
+    Returns
+    -------
+    ndarray, shape (N,)
+    """
+    rng = np.random.default_rng(_NULL_SEED)
+    v = rng.standard_normal(factorization.n)
+    v /= np.linalg.norm(v)
+    for _ in range(_NULL_SWEEPS):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            w = factorization.solve(v, transpose=transpose)
+        norm = np.linalg.norm(w)
+        if not np.isfinite(norm) or norm == 0:
+            break
+        v = w / norm
+    return v
+
+
+def rightmost_eigenvalues(jac, k):
+    """The k eigenvalues of largest real part of a large matrix (Arnoldi).
+
+    Parameters
+    ----------
+    jac : ndarray or sparse matrix, shape (n, n)
+    k : int
+
+    Returns
+    -------
+    ndarray of complex, shape (k,) or fewer
+        Sorted by decreasing real part.  Falls back to all eigenvalues when
+        ARPACK does not converge.
+    """
+    n = jac.shape[0]
+    if n <= k + 2:
+        dense = jac.toarray() if sp.issparse(jac) else jac
+        values = np.linalg.eigvals(dense)
+    else:
+        try:
+            values = spla.eigs(jac, k=k, which="LR", tol=_ARNOLDI_TOL,
+                               return_eigenvectors=False)
+        except spla.ArpackNoConvergence as exc:
+            values = exc.eigenvalues
+            if values.size == 0:
+                dense = jac.toarray() if sp.issparse(jac) else jac
+                values = np.linalg.eigvals(dense)
+    return values[np.argsort(-values.real, kind="stable")]

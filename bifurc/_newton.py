@@ -1,0 +1,359 @@
+"""Newton's method: rest points at a fixed parameter and the bordered corrector.
+
+The corrector of pseudo-arclength continuation (Keller 1977) solves
+
+    f(x, p) = 0,
+    r . (y - y_prev) = ds,          y = (x, p),
+
+where ``r`` is the weighted tangent at the previous point.  It starts with the
+factorisation left by the previous point (a chord iteration) and refactorises
+only when the iterates stop contracting, so that a typical continuation step
+costs one LU factorisation: the one at the converged point, which also gives
+the new tangent and the test functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._errors import InputError, UserFunctionError
+from ._linalg import bordered, factorize
+
+__all__ = ["Evaluator", "StepFailure", "Correction", "correct", "find_equilibrium"]
+
+logger = logging.getLogger(__name__)
+
+# A chord iteration that shrinks the update by less than this factor is not
+# worth continuing with an old factorisation: refactorise at the iterate.
+_CHORD_CONTRACTION = 0.3
+
+# With a fresh factorisation, an update growing by this factor means Newton is
+# diverging (too large a step, or a point near a singularity).
+_DIVERGENCE = 2.0
+
+# Newton at a fixed parameter: backtracking halvings of the update before
+# accepting whatever the last one gives.
+_MAX_HALVINGS = 8
+
+
+class StepFailure(Exception):
+    """A trial point could not be evaluated or corrected.
+
+    Attributes
+    ----------
+    kind : str
+        ``"non_finite"``, ``"user_error"``, ``"diverged"`` or ``"singular"``.
+    """
+
+    def __init__(self, kind, message):
+        super().__init__(message)
+        self.kind = kind
+
+
+class Evaluator:
+    """Evaluates a `System` on ``y = (x, p_k)`` with counters and fault checks.
+
+    Parameters
+    ----------
+    system : System
+    k : int or None
+        Index of the continued parameter (None: no parameter is varied).
+    p_fixed : ndarray, shape (m,)
+        The other parameters (entry k is overwritten on every call).
+
+    Attributes
+    ----------
+    counts : dict
+        Numbers of evaluations of f, of the Jacobian and of factorisations.
+    """
+
+    def __init__(self, system, k, p_fixed):
+        self.system = system
+        self.k = k
+        self.p_fixed = np.array(p_fixed, dtype=float)
+        self.n = system.n
+        self.sparse = bool(system.sparse)
+        self.counts = {"f": 0, "jacobian": 0, "lu": 0}
+        self._last = np.zeros(self.n + 1)
+        self._last[-1] = 1.0
+
+    def params(self, pk):
+        """Full parameter vector with the continued entry set to `pk`."""
+        p = self.p_fixed.copy()
+        if self.k is not None:
+            p[self.k] = pk
+        return p
+
+    def call(self, func, y, what):
+        """Call a user function, turning its exceptions into a StepFailure."""
+        try:
+            return func(y[:-1], self.params(y[-1]))
+        except InputError:
+            raise
+        except Exception as exc:
+            detail = f"{what} raised {type(exc).__name__}: {exc}"
+            if isinstance(exc, UserFunctionError):
+                detail = str(exc)
+            raise StepFailure("user_error", f"{detail} ({self.where(y)})") from exc
+
+    def where(self, y):
+        """Where the continued parameter is, for messages."""
+        if self.k is None:
+            return f"x = {np.array2string(y[:-1], threshold=6)}"
+        name = self.system.parameters[self.k]
+        return f"{name} = {y[-1]:.12g}"
+
+    def _check_finite(self, values, y, what):
+        if np.all(np.isfinite(values)):
+            return
+        bad = int(np.flatnonzero(~np.isfinite(values))[0])
+        if what == "f":
+            where = f"component {self.system.variables[bad]!r}"
+        else:
+            where = f"entry {bad}"
+        raise StepFailure(
+            "non_finite",
+            f"{what} returned {values[bad]} in {where} at {self.where(y)}",
+        )
+
+    def f(self, y):
+        """f(x, p) at y = (x, p_k), shape (n,)."""
+        self.counts["f"] += 1
+        value = np.asarray(self.call(self.system.rhs, y, "f"), dtype=float)
+        if value.shape != (self.n,):
+            raise InputError(f"f(x, p) must return shape ({self.n},), got {value.shape}")
+        self._check_finite(value, y, "f")
+        return value
+
+    def jacobian(self, y):
+        """f_x at y (dense ndarray or sparse matrix) and f_p_k, shape (n,)."""
+        self.counts["jacobian"] += 1
+        system, k = self.system, self.k
+        jac = self.call(system.fx, y, "the Jacobian")
+        fp = self.call(lambda x, p: system.fp(x, p, k), y, "the parameter derivative")
+        if sp.issparse(jac):
+            self._check_finite(jac.data, y, "the Jacobian")
+        else:
+            jac = np.asarray(jac, dtype=float)
+            self._check_finite(jac.reshape(-1), y, "the Jacobian")
+        fp = np.asarray(fp, dtype=float).reshape(-1)
+        self._check_finite(fp, y, "the parameter derivative")
+        return jac, fp
+
+    def factor(self, jac, fp, row):
+        """Factorise the bordered matrix [[f_x, f_p], [row]]."""
+        self.counts["lu"] += 1
+        return factorize(bordered(jac, fp, row))
+
+    def tangent(self, lu):
+        """Solution of ``B z = e_{n+1}``: a tangent with ``row . z = 1``."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return lu.solve(self._last)
+
+
+@dataclasses.dataclass
+class Correction:
+    """Outcome of the bordered corrector.
+
+    Attributes
+    ----------
+    y : ndarray, shape (n + 1,)
+        The converged point.
+    iterations : int
+    lu : Factorization or None
+        A factorisation formed within `reuse` (weighted) of `y`, or None.
+    residual : float
+        Max-norm of f at the last iterate before the final update.
+    """
+
+    y: np.ndarray
+    iterations: int
+    lu: object
+    residual: float
+
+
+def correct(ev, y, anchor, row, target, lu, weights, *, tol, max_iter, reuse):
+    """Solve ``f(y) = 0, row . (y - anchor) = target`` by Newton-chord.
+
+    Parameters
+    ----------
+    ev : Evaluator
+    y : ndarray, shape (n + 1,)
+        The predictor.
+    anchor, row : ndarray, shape (n + 1,)
+    target : float
+    lu : Factorization or None
+        An old factorisation of a nearby bordered matrix to try first.
+    weights : ndarray, shape (n + 1,)
+        Squared weights of the norm in which updates are measured.
+    tol : float
+        Convergence when the weighted update is below `tol`.
+    max_iter : int
+    reuse : float
+        Return the last factorisation when it was formed within this
+        weighted distance of the solution.
+
+    Returns
+    -------
+    Correction
+
+    Raises
+    ------
+    StepFailure
+        On divergence, a singular matrix or a fault in f.
+    """
+    fresh, moved, previous = False, np.inf, np.inf
+    for iteration in range(1, max_iter + 1):
+        value = ev.f(y)
+        rhs = np.append(-value, target - row @ (y - anchor))
+        if not rhs.any():
+            return Correction(y, iteration, None, 0.0)
+        if lu is None:
+            lu, fresh, moved = ev.factor(*ev.jacobian(y), row), True, 0.0
+        step, norm = _weighted_step(lu, rhs, weights)
+        if not np.isfinite(norm) and not fresh:
+            lu, fresh, moved = ev.factor(*ev.jacobian(y), row), True, 0.0
+            step, norm = _weighted_step(lu, rhs, weights)
+        if not np.isfinite(norm):
+            raise StepFailure("singular", f"singular bordered matrix at {ev.where(y)}")
+
+        y = y + step
+        moved += norm
+        if norm <= tol:
+            kept = lu if moved <= reuse else None
+            return Correction(y, iteration, kept, float(np.max(np.abs(value))))
+        if norm > _CHORD_CONTRACTION * previous:
+            if fresh and norm > _DIVERGENCE * previous:
+                raise StepFailure("diverged", f"Newton diverged near {ev.where(y)}")
+            lu, fresh = None, False
+        previous = norm
+    raise StepFailure(
+        "diverged", f"no convergence in {max_iter} iterations near {ev.where(y)}"
+    )
+
+
+def _weighted_step(lu, rhs, weights):
+    """Solve with `lu`; return the step and its weighted norm (inf if not finite)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        step = lu.solve(rhs)
+        norm = float(np.sqrt(weights @ (step * step)))
+    return step, norm if np.isfinite(norm) else np.inf
+
+
+def newton_fixed(ev, x, pk, *, tol=1e-10, max_iter=50):
+    """Newton's method on f(x, p) = 0 at a fixed parameter value.
+
+    Damped by backtracking on ``|f|``; falls back to a least-squares step when
+    f_x is singular (dense systems).
+
+    Parameters
+    ----------
+    ev : Evaluator
+    x : ndarray, shape (n,)
+    pk : float
+        Value of the continued parameter.
+    tol : float
+        Convergence when the update is below ``tol * (1 + |x|)``.
+    max_iter : int
+
+    Returns
+    -------
+    x : ndarray, shape (n,)
+    converged : bool
+    residual : float
+        Max-norm of f at the returned x.
+    """
+    y = np.append(np.asarray(x, dtype=float), pk)
+    value = ev.f(y)
+    for _ in range(max_iter):
+        jac, _ = ev.jacobian(y)
+        step = _fixed_step(jac, value)
+        y, value, norm = _backtrack(ev, y, step, value)
+        if norm <= tol * (1.0 + np.linalg.norm(y[:-1], np.inf)):
+            return y[:-1], True, float(np.max(np.abs(value), initial=0.0))
+    return y[:-1], False, float(np.max(np.abs(value), initial=0.0))
+
+
+def _fixed_step(jac, value):
+    """Newton update ``-f_x^{-1} f`` (minimum-norm least squares if singular)."""
+    n = value.size
+    lu = factorize(jac.tocsc() if sp.issparse(jac) else np.array(jac, order="F"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        step = lu.solve(-value)
+    if np.all(np.isfinite(step)) and np.linalg.norm(step) < 1e8 * (1 + n):
+        return step
+    dense = jac.toarray() if sp.issparse(jac) else np.asarray(jac)
+    return np.linalg.lstsq(dense, -value, rcond=None)[0]
+
+
+def _backtrack(ev, y, step, value):
+    """Apply ``step`` (state part of y), halving it until |f| decreases."""
+    norm0 = np.linalg.norm(value)
+    scale = 1.0
+    for _ in range(_MAX_HALVINGS):
+        trial = y.copy()
+        trial[:-1] += scale * step
+        try:
+            new = ev.f(trial)
+        except StepFailure:
+            scale *= 0.5
+            continue
+        if np.linalg.norm(new) < norm0 or scale < 2.0**-_MAX_HALVINGS + 1e-12:
+            return trial, new, scale * float(np.linalg.norm(step, np.inf))
+        scale *= 0.5
+    trial = y.copy()
+    trial[:-1] += scale * step
+    return trial, ev.f(trial), scale * float(np.linalg.norm(step, np.inf))
+
+
+def find_equilibrium(system, x0, p, *, tol=1e-10, max_iter=50):
+    """Newton's method for a rest point f(x, p) = 0 at fixed parameters.
+
+    Parameters
+    ----------
+    system : System
+    x0 : array_like, shape (n,)
+        Initial guess.
+    p : array_like, shape (m,) or dict
+        The full parameter vector, or a dict overriding the defaults.
+    tol : float
+        Relative tolerance on the Newton update.
+    max_iter : int
+
+    Returns
+    -------
+    x : ndarray, shape (n,)
+    converged : bool
+    residual : float
+        Max-norm of f at `x`.
+
+    Raises
+    ------
+    InputError
+        For a badly shaped or non-finite `x0` or `p`.
+    UserFunctionError
+        When f raises at `x0` (chained, with x and p in the message).
+    """
+    x0 = system.check_state(x0)
+    if isinstance(p, dict):
+        p = system.parameter_vector(p)
+    p = np.asarray(p, dtype=float).reshape(-1)
+    if p.shape != (system.m,) or not np.all(np.isfinite(p)):
+        raise InputError(f"p must be a finite vector of shape ({system.m},), got {p}")
+    system.check_call(x0, p)
+
+    k = 0 if system.m else None
+    ev = Evaluator(system, k, p)
+    try:
+        return newton_fixed(ev, x0, p[0] if system.m else 0.0, tol=tol, max_iter=max_iter)
+    except StepFailure as failure:
+        logger.info("find_equilibrium stopped: %s", failure)
+        return x0, False, float("nan")

@@ -1,0 +1,389 @@
+"""The ordered bifurcation sequence: local and global events, tracks, graphs."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from bifurc._errors import InputError
+from bifurc._sequence import bifurcation_sequence
+from bifurc._status import Status
+from bifurc._system import System
+
+LEADING = [
+    "order", "kind", "label", "param", "value", "x", "y", "source", "target",
+    "morse_indices", "n_rest_before", "n_rest_after", "n_sinks_before",
+    "n_sinks_after", "description",
+]  # fmt: skip
+
+
+# ----------------------------------------------------------------------
+# Reference problems
+
+
+def two_well():
+    """E = x^4/4 - mu x^2/2 + y^2/2: a pitchfork at mu = 0."""
+
+    def f(x, p):
+        return np.array([p[0] * x[0] - x[0] ** 3, -x[1]])
+
+    def jac(x, p):
+        return np.array([[p[0] - 3 * x[0] ** 2, 0.0], [0.0, -1.0]])
+
+    return System.from_callable(
+        f, ["x", "y"], {"mu": -1.0}, jacobian=jac, gradient=True,
+        box=([-3, -3], [3, 3]), name="two-well",
+    )  # fmt: skip
+
+
+def tilted_well():
+    """E = x^4/4 - x^2/2 - t x + y^2/2: folds at t = -/+ 2 / (3 sqrt 3)."""
+
+    def f(x, p):
+        return np.array([x[0] - x[0] ** 3 + p[0], -x[1]])
+
+    def jac(x, p):
+        return np.array([[1 - 3 * x[0] ** 2, 0.0], [0.0, -1.0]])
+
+    return System.from_callable(
+        f, ["x", "y"], {"t": -1.0}, jacobian=jac, gradient=True,
+        box=([-3, -3], [3, 3]), name="tilted-well",
+    )  # fmt: skip
+
+
+def isola(radius=0.5):
+    """x' = -x ((x - 2)^2 + t^2 - r^2), y' = -y: a circle of rest points beside x = 0."""
+
+    def f(x, p):
+        circle = (x[0] - 2) ** 2 + p[0] ** 2 - p[1] ** 2
+        return np.array([-x[0] * circle, -x[1]])
+
+    def jac(x, p):
+        circle = (x[0] - 2) ** 2 + p[0] ** 2 - p[1] ** 2
+        return np.array([[-circle - 2 * x[0] * (x[0] - 2), 0.0], [0.0, -1.0]])
+
+    return System.from_callable(
+        f, ["x", "y"], {"t": -1.0, "r": radius}, jacobian=jac, gradient=True,
+        box=([-1, -1], [4, 1]), name="isola",
+    )  # fmt: skip
+
+
+# The connection of `saddles` lies at a = CONNECTION by the symmetry y -> -y.
+CONNECTION = 0.3
+
+
+def saddles():
+    """Gradient flow of E = V(x) - x y^2/2 + y^4/4 + (a - 0.3) y with two saddles.
+
+    V'(x) = (x + 3)(x + 1)(x - 1).  At a = 0.3 the energy is even in y, so the
+    line y = 0 is invariant and carries the orbit from the saddle (-1, 0) to
+    the saddle near (1, 0); for a on either side the unstable branch of
+    (-1, 0) lands in the upper or the lower sink.
+    """
+
+    def f(x, p):
+        u, v = x
+        tilt = p[0] - CONNECTION
+        return np.array([-(u + 3) * (u + 1) * (u - 1) + v**2 / 2, u * v - v**3 - tilt])
+
+    def jac(x, p):
+        u, v = x
+        d_v = (u + 1) * (u - 1) + (u + 3) * (u - 1) + (u + 3) * (u + 1)
+        return np.array([[-d_v, v], [v, u - 3 * v**2]])
+
+    return System.from_callable(
+        f, ["x", "y"], {"a": 0.1}, jacobian=jac, gradient=True,
+        box=([-4, -2], [2, 2]), name="saddles",
+    )  # fmt: skip
+
+
+def hopf():
+    """x' = mu x - y - x r^2, y' = x + mu y - y r^2: Hopf at mu = 0."""
+
+    def f(x, p):
+        r2 = x @ x
+        return np.array([p[0] * x[0] - x[1] - x[0] * r2, x[0] + p[0] * x[1] - x[1] * r2])
+
+    def jac(x, p):
+        a, b = x
+        return np.array(
+            [
+                [p[0] - 3 * a * a - b * b, -1 - 2 * a * b],
+                [1 - 2 * a * b, p[0] - a * a - 3 * b * b],
+            ]
+        )
+
+    return System.from_callable(
+        f, ["x", "y"], {"mu": -1.0}, jacobian=jac, box=([-2, -2], [2, 2]), name="hopf"
+    )
+
+
+@pytest.fixture(scope="module")
+def pitchfork_sequence():
+    return bifurcation_sequence(two_well(), "mu", (-1.0, 1.0), n_samples=5)
+
+
+@pytest.fixture(scope="module")
+def het_sequence():
+    return bifurcation_sequence(saddles(), "a", (0.1, 0.5), n_samples=7)
+
+
+def _fold():
+    """Fold value and state of x - x^3 + t = 0 (closed form)."""
+    return -2 / (3 * math.sqrt(3)), 1 / math.sqrt(3)
+
+
+# ----------------------------------------------------------------------
+# Local events
+
+
+def test_pitchfork_is_the_only_event(pitchfork_sequence):
+    seq = pitchfork_sequence
+
+    assert seq.status is Status.SUCCESS, seq.message
+    assert [(e.label, e.kind) for e in seq.events] == [("BP", "pitchfork")]
+    event = seq.events[0]
+    assert abs(event.value) < 1e-9
+    assert_allclose(event.x, [0, 0], atol=1e-8)
+    assert (event.n_rest_before, event.n_rest_after) == (1, 3)
+    assert (event.n_sinks_before, event.n_sinks_after) == (1, 2)
+    assert event.morse_indices == "0 -> 0 0 1"
+
+
+def test_pitchfork_description_names_the_tracks(pitchfork_sequence):
+    event = pitchfork_sequence.events[0]
+    (sink,) = event.source
+    sink_a, sink_b, saddle = event.target
+
+    assert event.description == (
+        f"sink {sink} splits into sinks {sink_a}, {sink_b} and saddle {saddle}"
+    )
+
+
+def test_graphs_before_and_after_the_pitchfork(pitchfork_sequence):
+    seq = pitchfork_sequence
+    before = seq.graph_at(-0.5)
+    after = seq.graph_at(0.5)
+
+    assert [node.kind for node in before.nodes] == ["sink"]
+    assert before.edges == ()
+    assert sorted(node.kind for node in after.nodes) == ["saddle", "sink", "sink"]
+    saddle = next(node for node in after.nodes if node.kind == "saddle")
+    sinks = sorted(node.id for node in after.nodes if node.kind == "sink")
+    assert after.targets(saddle.id) == tuple(sinks)
+    assert_allclose(
+        sorted(after.node(i).x[0] for i in sinks), [-math.sqrt(0.5), math.sqrt(0.5)]
+    )
+    assert set(after.ids) == set(seq.events[0].target)
+
+
+def test_intervals_are_morse_smale_between_events(pitchfork_sequence):
+    intervals = pitchfork_sequence.intervals
+
+    assert [(i.n_rest, i.n_sinks) for i in intervals] == [(1, 1), (3, 2)]
+    assert all(i.morse_smale and i.gradient_like for i in intervals)
+    assert intervals[0].start == -1.0 and intervals[-1].end == 1.0
+
+
+def test_fold_away_from_the_branch_is_found_by_sampling():
+    value, x = _fold()
+    seq = bifurcation_sequence(tilted_well(), "t", (-1.0, 0.2), n_samples=6)
+
+    assert [e.label for e in seq.events] == ["LP"]
+    event = seq.events[0]
+    assert event.kind == "saddle-node"
+    assert event.value == pytest.approx(value, rel=1e-9, abs=1e-12)
+    assert event.x[0] == pytest.approx(x, abs=1e-6)
+    assert event.source == () and len(event.target) == 2
+    assert (event.n_rest_before, event.n_rest_after) == (1, 3)
+    assert "appear" in event.description
+    assert event.p_before < value < event.p_after
+
+
+def test_two_folds_in_sweep_order():
+    value, _ = _fold()
+    seq = bifurcation_sequence(tilted_well(), "t", (-1.0, 1.0), n_samples=7)
+
+    assert [e.label for e in seq.events] == ["LP", "LP"]
+    assert_allclose([e.value for e in seq.events], [value, -value], rtol=1e-9)
+    assert [e.n_sinks_after for e in seq.events] == [2, 1]
+    assert "collide and disappear" in seq.events[1].description
+
+
+def test_isola_is_found_by_sampling():
+    radius = 0.5
+    seq = bifurcation_sequence(isola(radius), "t", (-1.0, 1.0), n_samples=9)
+
+    assert [e.label for e in seq.events] == ["LP", "LP"]
+    assert_allclose([e.value for e in seq.events], [-radius, radius], rtol=1e-9)
+    assert_allclose([e.x[0] for e in seq.events], [2.0, 2.0], atol=1e-6)
+    assert [(e.n_rest_before, e.n_rest_after) for e in seq.events] == [(1, 3), (3, 1)]
+
+
+# ----------------------------------------------------------------------
+# Global events
+
+
+def test_saddle_connection_is_reported_as_het(het_sequence):
+    seq = het_sequence
+
+    assert [e.label for e in seq.events] == ["HET"], seq.message
+    event = seq.events[0]
+    assert event.kind == "heteroclinic" and event.located_by == "connection"
+    assert event.value == pytest.approx(CONNECTION, abs=1e-6)
+    assert event.converged
+    assert event.n_rest_before == event.n_rest_after == 5
+    assert event.morse_indices == "1 -> 1"
+
+
+def test_het_joins_the_two_saddles(het_sequence):
+    seq = het_sequence
+    event = seq.events[0]
+    graph = seq.graph_at(0.2)
+    (source,), (target,) = event.source, event.target
+
+    assert_allclose(graph.node(source).x, [-1, 0], atol=0.05)
+    assert graph.node(target).kind == "saddle"
+    assert graph.node(target).x[0] > 0.9
+    # The midpoint of the orbit lies on y = 0 between the saddles.
+    assert -1 < event.x[0] < 1 and abs(event.x[1]) < 1e-4
+
+
+def test_graphs_around_the_het_differ_exactly_in_that_edge(het_sequence):
+    seq = het_sequence
+    event = seq.events[0]
+    before, after = seq.graph_at(0.2), seq.graph_at(0.4)
+    diff = before.diff(after)
+    (source,) = event.source
+
+    assert not diff.added_nodes and not diff.removed_nodes and not diff.changed_nodes
+    assert len(diff.removed_edges) == len(diff.added_edges) == 1
+    assert diff.removed_edges[0][0] == diff.added_edges[0][0] == source
+    old, new = diff.removed_edges[0][1], diff.added_edges[0][1]
+    assert before.node(old).kind == after.node(new).kind == "sink"
+    # Below the connection the branch lands in the upper sink (the tilt
+    # (a - 0.3) y pushes y up), above it in the lower one.
+    assert before.node(old).x[1] > 0 > after.node(new).x[1]
+
+
+def test_het_intervals_and_verdict(het_sequence):
+    intervals = het_sequence.intervals
+
+    assert len(intervals) == 2
+    assert all(i.morse_smale for i in intervals)
+    event = het_sequence.events[0]
+    assert event.fails == "no saddle-to-saddle connection"
+
+
+# ----------------------------------------------------------------------
+# Hopf
+
+
+def test_hopf_is_reported_and_the_interval_after_is_flagged():
+    seq = bifurcation_sequence(hopf(), "mu", (-1.0, 1.0), n_samples=5)
+
+    assert [(e.label, e.kind) for e in seq.events] == [("H", "hopf")]
+    assert abs(seq.events[0].value) < 1e-9
+    before, after = seq.intervals
+    assert before.gradient_like and before.morse_smale
+    assert not after.gradient_like and not after.morse_smale
+    assert "Hopf" in after.reason
+    graph = seq.graph_at(0.5)
+    assert not graph.complete and graph.edges == () and "Hopf" in graph.note
+    assert [node.kind for node in graph.nodes] == ["source"]
+    assert seq.graph_at(-0.5).complete
+
+
+# ----------------------------------------------------------------------
+# Direction, determinism, table
+
+
+def _comparable(table):
+    rows = table[["kind", "label", "value", "x", "y"]].copy()
+    rows["value"] = rows["value"].round(9)
+    rows[["x", "y"]] = rows[["x", "y"]].round(6)
+    return rows.sort_values("value").reset_index(drop=True)
+
+
+@pytest.mark.parametrize(
+    ("system", "param", "p_range"),
+    [(tilted_well, "t", (-1.0, 1.0)), (saddles, "a", (0.1, 0.5))],
+)
+def test_table_is_the_same_for_both_sweep_directions(system, param, p_range):
+    up = bifurcation_sequence(system(), param, p_range, n_samples=7)
+    down = bifurcation_sequence(system(), param, p_range[::-1], n_samples=7)
+
+    pd.testing.assert_frame_equal(_comparable(up.table), _comparable(down.table))
+    assert list(down.table["value"]) == sorted(down.table["value"], reverse=True)
+    for a, b in zip(up.events, down.events[::-1], strict=True):
+        assert (a.n_rest_before, a.n_rest_after) == (b.n_rest_after, b.n_rest_before)
+        assert (a.n_sinks_before, a.n_sinks_after) == (b.n_sinks_after, b.n_sinks_before)
+
+
+def test_same_seed_gives_byte_identical_csv(tmp_path):
+    paths = [tmp_path / "first.csv", tmp_path / "second.csv"]
+    for path in paths:
+        bifurcation_sequence(tilted_well(), "t", (1.0, -1.0), n_samples=5, seed=4).to_csv(
+            path
+        )
+
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    assert paths[0].read_text().splitlines()[0].startswith(",".join(LEADING))
+
+
+def test_table_columns(pitchfork_sequence):
+    table = pitchfork_sequence.table
+
+    assert list(table.columns[: len(LEADING)]) == LEADING
+    assert {"p_before", "p_after", "converged", "precision"} <= set(table.columns)
+    assert table.loc[0, "param"] == "mu"
+
+
+def test_text_rendering(pitchfork_sequence):
+    text = str(pitchfork_sequence)
+
+    assert "BP" in text and "splits into" in text
+    assert "Morse-Smale" in text
+
+
+def test_diagram_holds_every_branch(pitchfork_sequence):
+    diagram = pitchfork_sequence.diagram
+
+    assert len(diagram.branches) == len(pitchfork_sequence.branches) >= 2
+    assert set(diagram.to_dataframe()["label"].dropna()) >= {"BP"}
+
+
+def test_tracks_have_ids_in_sweep_order(pitchfork_sequence):
+    tracks = pitchfork_sequence.tracks
+
+    assert [t.id for t in tracks] == list(range(len(tracks)))
+    first = tracks[0]
+    assert first.kind == "sink" and first.p[0] == -1.0
+    assert first.ends == ("range", "event")
+
+
+# ----------------------------------------------------------------------
+# Input
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "match"),
+    [
+        (("mu", (1.0, 1.0)), {}, "distinct"),
+        (("mu", (0.0, math.inf)), {}, "finite"),
+        (("mu", 3.0), {}, "two numbers"),
+        (("nu", (0.0, 1.0)), {}, "unknown parameter"),
+        (("mu", (0.0, 1.0)), {"n_samples": 1}, "n_samples"),
+        (("mu", (0.0, 1.0)), {"seed": -1}, "seed"),
+    ],
+)
+def test_bad_input(args, kwargs, match):
+    with pytest.raises(InputError, match=match):
+        bifurcation_sequence(two_well(), *args, **kwargs)
+
+
+def test_graph_outside_the_range_is_an_error(pitchfork_sequence):
+    with pytest.raises(InputError, match="outside the swept interval"):
+        pitchfork_sequence.graph_at(2.0)
