@@ -24,7 +24,9 @@ import bifurc
 
 # The reference factorisation is repeated until this much CPU time has been
 # spent (and at least MIN_REPEATS times); the fastest repeat is reported.
+# ``--quick`` (a smoke test) spends less.
 LU_BUDGET = 0.3
+QUICK_LU_BUDGET = 0.02
 MIN_REPEATS = 3
 
 # A located fold counts as accurate at this relative distance from the
@@ -72,8 +74,9 @@ def timed(func):
     return result, time.process_time() - cpu, time.perf_counter() - wall
 
 
-def _repeat(func, budget=LU_BUDGET):
+def _repeat(func, share=1.0):
     """Fastest CPU and wall time of one call of `func`, over repeated calls."""
+    budget = share * LU_BUDGET
     best_cpu, best_wall, spent, count = np.inf, np.inf, 0.0, 0
     while spent < budget or count < MIN_REPEATS:
         _, cpu, wall = timed(func)
@@ -114,7 +117,7 @@ def reference_costs(system, x, p, k):
         lu_cpu, lu_wall = _repeat(lambda: sla.lu_factor(matrix, check_finite=False))
         kind = "lu_factor"
 
-    jac_cpu, _ = _repeat(lambda: system.fx(x, p), budget=LU_BUDGET / 3)
+    jac_cpu, _ = _repeat(lambda: system.fx(x, p), share=1 / 3)
     return {"lu_cpu": lu_cpu, "lu_wall": lu_wall, "jac_cpu": jac_cpu, "lu_kind": kind}
 
 

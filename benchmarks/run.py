@@ -127,6 +127,8 @@ def _profiled(case, folder):
 def run_in_subprocess(case, args):
     """Run `case` in a fresh interpreter; return its records or one failure record."""
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", case.name]
+    if args.quick:
+        command.append("--quick")
     if args.profile:
         command += ["--profile", args.profile]
     env = dict(os.environ)
@@ -160,6 +162,8 @@ def _failure(case, message):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.quick:
+        cases.LU_BUDGET = cases.QUICK_LU_BUDGET
     if args.worker:
         run_worker(args.worker, args.profile)
         return 0

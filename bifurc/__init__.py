@@ -25,7 +25,7 @@ from ._landscape import (
 )
 from ._newton import find_equilibrium
 from ._results import Branch, Diagram, SpecialPoint
-from ._sequence import Sequence, bifurcation_sequence
+from ._sequence import Sequence, SequenceOptions, bifurcation_sequence
 from ._status import Status
 from ._structural import Condition, StructuralReport, structural_stability
 from ._switching import diagram, switch_branch
@@ -51,6 +51,7 @@ __all__ = [
     "RestPoint",
     "RestPointGraph",
     "Sequence",
+    "SequenceOptions",
     "bifurcation_sequence",
     "find_rest_points",
     "rest_point_graph",

@@ -67,6 +67,10 @@ _TIME_FACTOR = 20.0
 # its speed at the start (it is resting near some other rest point).
 _SLOW_FRACTION = 1e-3
 
+# Half-size, relative to the distance between the rest points, of the box
+# around the end rest point whose exit ends a shot that missed the section.
+_DEPART_BOX = 0.05
+
 # Linear tails added to an orbit advance by this many time constants of the
 # slowest eigenvalue per sample, for at most _TAIL_SAMPLES samples.
 _TAIL_STEP = 0.25
@@ -133,7 +137,7 @@ class ConnectionOptions:
     n_directions : int
         Directions sampled on the sphere of a manifold of dimension > 1.
     method : str
-        `solve_ivp` method, or ``"auto"`` (Radau with the Jacobian when
+        `solve_ivp` method, or ``"auto"`` (LSODA with the Jacobian when
         stiff, DOP853 otherwise).
     rtol, atol : float
         Integration tolerances.
@@ -538,7 +542,11 @@ def _shoot(problem, value, direction, sign):
 
 
 def _shot_events(problem, p, end, delta, x0, sign):
-    """Events: [entering the section box at the end, escape, stopping]."""
+    """Events: entering the section box, escape, stopping, passing the end.
+
+    The last one ends an orbit that leaves a box of size `_DEPART_BOX`
+    around the end rest point: its closest approach lies behind it.
+    """
     d = end.n_stable
 
     def entry(_, x):
@@ -553,10 +561,16 @@ def _shot_events(problem, p, end, delta, x0, sign):
     center, half_width = escape_box(
         problem.system, None, np.vstack([problem.source.x, problem.target.x])
     )
+    def departed(_, x):
+        z = end.coordinates @ (x - end.x)
+        return max(np.linalg.norm(z[:d]), np.linalg.norm(z[d:])) - far
+
+    far = _DEPART_BOX * problem.scale
     return [
         make_event(entry, direction=-1.0),
         escape_event(center, half_width),
         make_event(stopped, direction=-1.0),
+        make_event(departed, direction=1.0),
     ]
 
 

@@ -40,7 +40,7 @@ import scipy.sparse.linalg as spla
 from . import _detection
 from ._errors import ConvergenceError, InputError
 from ._linalg import inertia, rightmost_eigenvalues
-from ._newton import Evaluator, StepFailure, correct, newton_fixed
+from ._newton import Evaluator, StepError, correct, newton_fixed
 from ._results import Branch, SpecialPoint
 from ._status import Status
 
@@ -60,8 +60,8 @@ _FULL_EIG_MAX_GENERAL = 50
 _DENSE_EIG_MAX = 600
 
 # Step-size factors from the number of corrector iterations (chord iterations
-# are cheap, so up to four are a good step) ...
-_ITERATION_FACTORS = (2.0, 2.0, 2.0, 2.0, 1.5, 1.2, 1.0, 0.8)
+# are cheap, so up to five are a good step) ...
+_ITERATION_FACTORS = (2.0, 2.0, 2.0, 2.0, 2.0, 1.5, 1.2, 1.0, 1.0, 0.8)
 # ... bounded so that one step never more than doubles or halves the next.
 _GROW_MAX, _SHRINK = 2.0, 0.5
 
@@ -69,8 +69,12 @@ _GROW_MAX, _SHRINK = 2.0, 0.5
 # is as good as a new one for the tangent and the tests.
 _REUSE_DISTANCE = 1e-11
 
-# The corrector of located points is run to this (weighted) tolerance.
+# The corrector of located points is run to this (weighted) tolerance, or to
+# the looser one where the bordered matrix is too close to singular (next to
+# a branch point) for rounding errors to allow it.
 _LOCATE_NEWTON_TOL = 1e-12
+_LOCATE_LOOSE_TOL = 1e-9
+_LOCATE_MAX_NEWTON = 30
 
 # A bordered matrix whose tangent solution exceeds this size is singular:
 # the start point is a branch point or the rest points are not isolated.
@@ -224,7 +228,9 @@ def _check_choices(options):
     object.__setattr__(options, "detect", tuple(detect))
     scale = options.state_scale
     if isinstance(scale, str) and scale != "auto":
-        raise InputError(f"state_scale must be 'auto' or positive numbers, got {scale!r}")
+        raise InputError(
+            f"state_scale must be 'auto' or positive numbers, got {scale!r}"
+        )
     if not isinstance(scale, str):
         values = np.asarray(scale, dtype=float).reshape(-1)
         if values.size == 0 or not np.all(np.isfinite(values) & (values > 0)):
@@ -298,7 +304,13 @@ class _Point:
     def flipped(self):
         """The same point with the opposite orientation."""
         other = _Point(
-            self.problem, self.y, -self.tangent, self.lu, self.row, self.weights, self.jac
+            self.problem,
+            self.y,
+            -self.tangent,
+            self.lu,
+            self.row,
+            self.weights,
+            self.jac,
         )
         other.n_unstable, other.eigenvalues = self.n_unstable, self.eigenvalues
         other.chord = self.chord
@@ -449,7 +461,9 @@ class _Problem:
         norm = math.sqrt(weights @ (z * z))
         if not math.isfinite(norm) or norm == 0:
             if fallback is None:
-                raise StepFailure("singular", f"singular bordered matrix at {ev.where(y)}")
+                raise StepError(
+                    "singular", f"singular bordered matrix at {ev.where(y)}"
+                )
             z = fallback
             norm = math.sqrt(weights @ (z * z))
 
@@ -461,8 +475,13 @@ class _Problem:
     def test_values(self, point):
         return tuple(test.value(point) for test in self.tests)
 
-    def point_at(self, left, right, sigma, length):
-        """The branch point at arclength `sigma` from `left` (for location)."""
+    def point_at(self, left, right, sigma, length, anchor_lu=None):
+        """The branch point at arclength `sigma` from `left` (for location).
+
+        The predictor is the cubic Hermite interpolant of the two ends and
+        their tangents (exact on a parabola), so that near a branch point the
+        corrector does not fall onto the crossing branch.
+        """
         if sigma == length:
             return right
         row = right.row
@@ -470,13 +489,50 @@ class _Problem:
         between = (1 - fraction) * left.tangent + fraction * right.tangent
         if sigma == 0:
             return self.make_point(left.y, row, fallback=between)
-        guess = left.y + fraction * (right.y - left.y)
-        fix = correct(
-            self.evaluator, guess, left.y, row, sigma, None, left.weights,
-            tol=_LOCATE_NEWTON_TOL, max_iter=self.options.max_newton,
-            reuse=_LOCATE_NEWTON_TOL,
+
+        guess = _hermite(
+            left.y,
+            left.tangent,
+            right.y,
+            right.tangent / (row @ right.tangent),
+            length,
+            fraction,
         )
+        fix = self._locate_correct(guess, left, row, sigma, length, anchor_lu)
+        if fix is None:
+            # The predictor sits on a branch point to rounding error.
+            return self.make_point(guess, row, fallback=between)
         return self.make_point(fix.y, row, fix.lu, fallback=between)
+
+    def _locate_correct(self, guess, left, row, sigma, length, anchor_lu):
+        """Correct a located point: chord with the left end's factorisation
+        first, then Newton to the tight and to the loose tolerance."""
+        attempts = [(anchor_lu, True, _LOCATE_NEWTON_TOL)] if anchor_lu else []
+        attempts += [
+            (None, False, _LOCATE_NEWTON_TOL),
+            (None, False, _LOCATE_LOOSE_TOL),
+        ]
+        for lu, chord, tol in attempts:
+            try:
+                return correct(
+                    self.evaluator,
+                    guess,
+                    left.y,
+                    row,
+                    sigma,
+                    lu,
+                    left.weights,
+                    tol=tol,
+                    max_iter=_LOCATE_MAX_NEWTON,
+                    reuse=tol,
+                    reach=length,
+                    chord=chord,
+                )
+            except StepError as failure:
+                if failure.kind == "singular":
+                    return None
+                last = failure
+        raise last
 
     def all_eigenvalues(self, point, near=None):
         """All eigenvalues at a point (those nearest `near` for large systems)."""
@@ -490,6 +546,16 @@ class _Problem:
         return spla.eigs(jac, k=k, sigma=near, return_eigenvectors=False)
 
 
+def _hermite(y0, d0, y1, d1, length, fraction):
+    """Cubic Hermite interpolant at `fraction` of an interval of `length`."""
+    t = fraction
+    h00 = (1 + 2 * t) * (1 - t) ** 2
+    h10 = t * (1 - t) ** 2
+    h01 = t * t * (3 - 2 * t)
+    h11 = t * t * (t - 1)
+    return h00 * y0 + h10 * length * d0 + h01 * y1 + h11 * length * d1
+
+
 def _check_range(p_range):
     try:
         lo, hi = (float(v) for v in p_range)
@@ -498,7 +564,9 @@ def _check_range(p_range):
             f"p_range must be two numbers (a, b), got {p_range!r}"
         ) from None
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo == hi:
-        raise InputError(f"p_range must be two distinct finite numbers, got {p_range!r}")
+        raise InputError(
+            f"p_range must be two distinct finite numbers, got {p_range!r}"
+        )
     return min(lo, hi), max(lo, hi)
 
 
@@ -536,8 +604,12 @@ def _start_point(problem, x0):
     if tangent is None:
         return None, correction
 
-    point = problem.make_point(y, row, lu, tangent=_increasing(tangent))
-    point.chord = lu is not None
+    tangent = _increasing(tangent)
+    weights = problem.weights(y)
+    row = weights * tangent / math.sqrt(weights @ (tangent * tangent))
+    singular = lu is None
+    point = problem.make_point(y, row, tangent=tangent if singular else None)
+    point.chord = not singular
     return point, correction
 
 
@@ -651,18 +723,21 @@ class _Run:
 
         try:
             new, iterations = self._trial(prev)
-        except StepFailure as failure:
+        except StepError as failure:
             return self._shrink(failure)
-        angle = math.acos(min(1.0, max(-1.0, float(prev.border @ new.tangent))))
+        angle = _angle(prev, new)
         if angle > self.options.max_angle and self.ds > 2 * self.options.ds_min:
             return self._shrink(None)
 
         try:
             new, ended = self._clip(prev, new)
-        except StepFailure as failure:
+        except StepError as failure:
             return self._shrink(failure)
-        events = [t for i, t in enumerate(self.problem.tests)
-                  if t.changed(prev.values[i], new.values[i])]
+        events = [
+            t
+            for i, t in enumerate(self.problem.tests)
+            if t.changed(prev.values[i], new.values[i])
+        ]
         if not self._consistent(prev, new, events) and self._may_subdivide():
             self.subdivisions += 1
             self.rejected += 1
@@ -682,9 +757,17 @@ class _Run:
         problem, opts = self.problem, self.options
         row = prev.border
         fix = correct(
-            problem.evaluator, prev.y + self.ds * prev.tangent, prev.y, row, self.ds,
-            prev.lu if prev.chord else None, prev.weights, tol=opts.newton_tol, max_iter=opts.max_newton,
+            problem.evaluator,
+            prev.y + self.ds * prev.tangent,
+            prev.y,
+            row,
+            self.ds,
+            prev.lu if prev.chord else None,
+            prev.weights,
+            tol=opts.newton_tol,
+            max_iter=opts.max_newton,
             reuse=_REUSE_DISTANCE,
+            reach=self.ds,
         )
         return problem.make_point(fix.y, row, fix.lu), fix.iterations
 
@@ -745,7 +828,9 @@ class _Run:
         new.s = prev.s + length
         if events:
             for point in _locate(self.problem, prev, new, events, length):
-                self.special.append(dataclasses.replace(point, index=len(self.points) - 1))
+                self.special.append(
+                    dataclasses.replace(point, index=len(self.points) - 1)
+                )
                 if self.options.verbose:
                     logger.info("%s", point)
         self.points.append(new)
@@ -755,8 +840,13 @@ class _Run:
         if self.progress is not None:
             self.progress.update(1)
         if self.options.verbose >= 2:
-            logger.debug("step %d: %s = %.10g, ds = %.3g", self.steps,
-                         self.problem.param, new.y[-1], self.ds)
+            logger.debug(
+                "step %d: %s = %.10g, ds = %.3g",
+                self.steps,
+                self.problem.param,
+                new.y[-1],
+                self.ds,
+            )
 
     def _closed(self, new):
         """Whether the last step passed the start point again."""
@@ -784,6 +874,13 @@ class _Run:
         self.ds = min(opts.ds_max, max(opts.ds_min, self.ds * factor))
 
 
+def _angle(prev, new):
+    """Angle between the tangents of two points, in the norm of the first."""
+    t = new.tangent
+    cos = (prev.border @ t) / math.sqrt(prev.weights @ (t * t))
+    return math.acos(min(1.0, max(-1.0, cos)))
+
+
 def _land(problem, prev, new, bound):
     """The branch point at the parameter value `bound`, between prev and new."""
     fraction = (bound - prev.y[-1]) / (new.y[-1] - prev.y[-1])
@@ -792,21 +889,24 @@ def _land(problem, prev, new, bound):
         problem.evaluator, guess, bound, tol=problem.options.newton_tol
     )
     if not converged:
-        raise StepFailure("diverged", f"could not land on {problem.param} = {bound}")
+        raise StepError("diverged", f"could not land on {problem.param} = {bound}")
     return problem.make_point(np.append(x, bound), new.row)
 
 
 def _locate(problem, prev, new, events, length):
     """Locate the special points flagged in the step from prev to new."""
     locator = _detection.Locator(
-        lambda sigma: problem.point_at(prev, new, sigma, length),
-        prev, new, length, problem,
+        lambda sigma, lu: problem.point_at(prev, new, sigma, length, lu),
+        prev,
+        new,
+        length,
+        problem,
     )
     found = []
     for test in events:
         try:
             point = test.locate(locator)
-        except StepFailure as failure:
+        except StepError as failure:
             logger.warning("location of %s failed: %s", test.label, failure)
             point = _unlocated(problem, test, prev, new, length)
         if point is not None:
@@ -818,10 +918,16 @@ def _unlocated(problem, test, prev, new, length):
     """A special point known only to lie within the step (not converged)."""
     p_values = sorted((prev.y[-1], new.y[-1]))
     return SpecialPoint(
-        label=test.label, kind=test.kind, param=problem.param,
-        value=float(prev.y[-1]), x=prev.y[:-1].copy(), index=-1,
-        tangent=prev.tangent / np.linalg.norm(prev.tangent), converged=False,
-        bracket=tuple(p_values), precision=p_values[1] - p_values[0],
+        label=test.label,
+        kind=test.kind,
+        param=problem.param,
+        value=float(prev.y[-1]),
+        x=prev.y[:-1].copy(),
+        index=-1,
+        tangent=prev.tangent / np.linalg.norm(prev.tangent),
+        converged=False,
+        bracket=tuple(p_values),
+        precision=p_values[1] - p_values[0],
         n_unstable=(prev.n_unstable, new.n_unstable),
         data={"arclength": prev.s},
     )
@@ -946,14 +1052,22 @@ def _end_points(problem, points, tangents, s, runs):
     for index, run_name in ((0, "backward"), (len(points) - 1, "forward")):
         point, run = points[index], runs.get(run_name)
         status = run.status.code if run else "start"
-        ends.append(SpecialPoint(
-            label="EP", kind="end", param=problem.param, value=float(point.y[-1]),
-            x=point.y[:-1].copy(), index=index, tangent=tangents[index],
-            bracket=(float(point.y[-1]),) * 2, precision=0.0,
-            residual=float(np.max(np.abs(problem.evaluator.f(point.y)))),
-            n_unstable=(point.n_unstable, point.n_unstable),
-            data={"arclength": float(s[index]), "status": status},
-        ))
+        ends.append(
+            SpecialPoint(
+                label="EP",
+                kind="end",
+                param=problem.param,
+                value=float(point.y[-1]),
+                x=point.y[:-1].copy(),
+                index=index,
+                tangent=tangents[index],
+                bracket=(float(point.y[-1]),) * 2,
+                precision=0.0,
+                residual=float(np.max(np.abs(problem.evaluator.f(point.y)))),
+                n_unstable=(point.n_unstable, point.n_unstable),
+                data={"arclength": float(s[index]), "status": status},
+            )
+        )
     return ends
 
 
@@ -964,7 +1078,9 @@ def _summary(runs, correction):
     parts = [f"{name}: {run.message}" for name, run in runs.items()]
     notes = [note for run in runs.values() for note in run.notes]
     if correction > 0:
-        parts.insert(0, f"start point corrected by Newton (max change {correction:.3g})")
+        parts.insert(
+            0, f"start point corrected by Newton (max change {correction:.3g})"
+        )
     if notes:
         parts.append("; ".join(sorted(set(notes))[:3]))
     return status, "; ".join(parts)
@@ -990,10 +1106,19 @@ def _degenerate_branch(problem, x0, correction):
     )
     tangent = np.zeros((1, n + 1))
     return Branch(
-        system=problem.system, param=problem.param, param_index=problem.k,
-        p_fixed=problem.p_fixed.copy(), x=y[None, :-1], p=y[-1:], s=np.zeros(1),
-        tangent=tangent, n_unstable=np.array([-1]), eigenvalues=[np.empty(0, complex)],
-        special_points=(), status=Status.DEGENERATE, message=message,
+        system=problem.system,
+        param=problem.param,
+        param_index=problem.k,
+        p_fixed=problem.p_fixed.copy(),
+        x=y[None, :-1],
+        p=y[-1:],
+        s=np.zeros(1),
+        tangent=tangent,
+        n_unstable=np.array([-1]),
+        eigenvalues=[np.empty(0, complex)],
+        special_points=(),
+        status=Status.DEGENERATE,
+        message=message,
         p_range=(problem.lo, problem.hi),
         info={"start_correction": correction},
     )
@@ -1083,8 +1208,15 @@ def continuation(
     step is caught only through the unstable count.
     """
     opts = make_options(
-        options, ds=ds, ds_min=ds_min, ds_max=ds_max, max_steps=max_steps,
-        direction=direction, detect=detect, verbose=verbose, progress=progress,
+        options,
+        ds=ds,
+        ds_min=ds_min,
+        ds_max=ds_max,
+        max_steps=max_steps,
+        direction=direction,
+        detect=detect,
+        verbose=verbose,
+        progress=progress,
     )
     problem = _Problem(system, param, p_range, p0, params, opts)
     x0 = system.check_state(x0)

@@ -34,6 +34,7 @@ import math
 import numpy as np
 
 from . import _switching
+from ._linalg import singularity
 from ._results import SpecialPoint
 
 __all__ = [
@@ -60,6 +61,11 @@ _SIGMA_TOL = 1e-9
 # (plus an absolute floor) counts as real.
 _IMAG_RTOL = 1e-8
 _IMAG_ATOL = 1e-12
+
+# At a located fold or branch point the smallest singular value of f_x must
+# be below this fraction of its values at the ends of the step (it vanishes
+# linearly there, so the location error sets the fraction).
+_SINGULAR_RTOL = 1e-3
 
 # Two special points of one step closer than this in arclength (relative to
 # the step) are the same point.
@@ -98,9 +104,10 @@ class Locator:
     Parameters
     ----------
     point_at : callable
-        ``point_at(sigma) -> point``: the branch point at arclength `sigma`
-        from the left end, with ``.y``, ``.tangent``, ``.lu`` and
-        ``.eigenvalues()``.
+        ``point_at(sigma, lu) -> point``: the branch point at arclength
+        `sigma` from the left end, with ``.y``, ``.tangent``, ``.lu`` and
+        ``.all_eigenvalues()``; `lu` is the factorisation at the left end
+        (or None), to correct with first.
     left, right : point
         The accepted points that end the step.
     length : float
@@ -118,7 +125,8 @@ class Locator:
     def point(self, sigma):
         """The corrected point at arclength `sigma` (cached)."""
         if sigma not in self._cache:
-            self._cache[sigma] = self._point_at(sigma)
+            anchor = self._cache.get(0.0)
+            self._cache[sigma] = self._point_at(sigma, anchor.lu if anchor else None)
         return self._cache[sigma]
 
     def find_root(self, test):
@@ -182,10 +190,40 @@ class Locator:
             sigma, self.point(sigma), value, tuple(ps), evaluations, converged
         )
 
-    def special(self, label, kind, root, data=None):
+    def singular(self, point):
+        """Whether f_x is singular at a located point (LP and BP must be).
+
+        The smallest singular value of f_x there must be far below its values
+        at the two ends of the step; this rejects sign changes of a test
+        function made by rounding errors (e.g. far out on a branch where f_p
+        dwarfs f_x).
+        """
+        jacobian = self.context.evaluator.jacobian
+        here = singularity(jacobian(point.y)[0])
+        ends = max(singularity(jacobian(end.y)[0]) for end in (self.left, self.right))
+        if here <= _SINGULAR_RTOL * ends:
+            return True
+        logger.info(
+            "sign change at %s = %.12g rejected: f_x is regular there (smallest "
+            "singular value %.3g, %.3g at the step's ends)",
+            self.context.param,
+            point.y[-1],
+            here,
+            ends,
+        )
+        return False
+
+    def interpolated_tangent(self, sigma):
+        """Unit tangent at `sigma` blended from the tangents of the step's ends."""
+        fraction = sigma / self.length
+        tangent = (1 - fraction) * self.left.tangent + fraction * self.right.tangent
+        return tangent / np.linalg.norm(tangent)
+
+    def special(self, label, kind, root, data=None, tangent=None):
         """Build the `SpecialPoint` for a located root."""
         ctx, point = self.context, root.point
-        tangent = point.tangent / np.linalg.norm(point.tangent)
+        tangent = point.tangent if tangent is None else tangent
+        tangent = tangent / np.linalg.norm(tangent)
         residual = float(np.max(np.abs(ctx.evaluator.f(point.y)), initial=0.0))
         extra = {"arclength": self.left.s + root.sigma}
         extra.update(data or {})
@@ -251,7 +289,7 @@ class FoldTest(TestFunction):
 
     def locate(self, locator):
         root = locator.find_root(lambda point: point.tangent[-1])
-        if root is None:
+        if root is None or not locator.singular(root.point):
             return None
         return locator.special("LP", "saddle-node", root)
 
@@ -268,10 +306,13 @@ class BranchPointTest(TestFunction):
     def locate(self, locator):
         reference = locator.point(0.0).lu.log_abs_det
         root = locator.find_root(lambda point: point.lu.scaled_det(reference))
-        if root is None:
+        if root is None or not locator.singular(root.point):
             return None
-        kind, data = _switching.classify(locator.context, root.point)
-        return locator.special("BP", kind, root, data)
+        # The bordered matrix is singular here, so its tangent is not the
+        # branch's: interpolate those of the step's ends instead.
+        tangent = locator.interpolated_tangent(root.sigma)
+        kind, data = _switching.classify(locator.context, root.point, tangent)
+        return locator.special("BP", kind, root, data, tangent=tangent)
 
 
 class HopfTest(TestFunction):

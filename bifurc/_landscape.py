@@ -169,14 +169,21 @@ def classify_rest_point(system, x, p, residual=0.0):
     RestPoint
         With ``id = -1``.
     """
-    eigenvalues = _eigenvalues(system, x, p)
+    from ._continuation import stability
+
+    count, eigenvalues = stability(system, x, p)
+    eigenvalues = np.asarray(eigenvalues, dtype=complex)
     scale = max(1.0, float(np.max(np.abs(eigenvalues), initial=0.0)))
     zero = np.abs(eigenvalues.real) <= HYPERBOLIC_RTOL * scale
-    index = int(np.sum((eigenvalues.real > 0) & ~zero))
     complex_pair = bool(
         np.any(np.abs(eigenvalues.imag) > COMPLEX_RTOL * np.abs(eigenvalues))
     )
 
+    # With all eigenvalues at hand, those on the imaginary axis within
+    # rounding are not counted as unstable; otherwise trust the count.
+    index = int(np.sum((eigenvalues.real > 0) & ~zero))
+    if eigenvalues.size < system.n:
+        index = int(count)
     if np.any(zero):
         kind = "non-hyperbolic"
     elif index == 0:
@@ -194,15 +201,6 @@ def classify_rest_point(system, x, p, residual=0.0):
         complex_pair=complex_pair,
         residual=float(residual),
     )
-
-
-def _eigenvalues(system, x, p):
-    """Eigenvalues of f_x at (x, p), sorted by decreasing real part."""
-    jac = system.fx(x, p)  # TEMPORARY until the core's stability exists
-    jac = jac.toarray() if sp.issparse(jac) else np.asarray(jac, float)
-    eigenvalues = np.linalg.eigvals(jac).astype(complex)
-    order = np.lexsort((-eigenvalues.imag, -eigenvalues.real))
-    return eigenvalues[order]
 
 
 def _frozen(array):

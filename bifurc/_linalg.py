@@ -44,6 +44,7 @@ __all__ = [
     "null_vector",
     "rightmost_eigenvalues",
     "permutation_parity",
+    "singularity",
 ]
 
 logger = logging.getLogger(__name__)
@@ -116,7 +117,9 @@ class Factorization:
         if self.singular:
             return np.full(np.shape(rhs), np.nan)
         if self.sparse:
-            return self._lu.solve(np.asarray(rhs, dtype=float), trans="T" if transpose else "N")
+            return self._lu.solve(
+                np.asarray(rhs, dtype=float), trans="T" if transpose else "N"
+            )
         z, _ = lapack.dgetrs(self._lu, self._piv, rhs, trans=int(transpose))
         return z
 
@@ -185,11 +188,12 @@ def bordered(jac, column, row, corner=0.0):
     """
     n = jac.shape[0]
     if sp.issparse(jac):
-        last = np.append(row[:n], row[n] if row.size > n else corner)
-        return sp.bmat(
-            [[jac, sp.csc_matrix(column.reshape(n, 1))], [sp.csr_matrix(last), None]],
-            format="csc",
-        )
+        last = row[n] if row.size > n else corner
+        blocks = [
+            [jac, sp.csc_matrix(column.reshape(n, 1))],
+            [sp.csr_matrix(row[:n].reshape(1, n)), sp.csr_matrix([[last]])],
+        ]
+        return sp.bmat(blocks, format="csc")
 
     out = np.empty((n + 1, n + 1), order="F")
     out[:n, :n] = jac
@@ -309,8 +313,9 @@ def _symmetric_rightmost(a, n):
         return scipy.linalg.eigvalsh(a.toarray())
     k = 6
     while True:
-        values = spla.eigsh(a, k=min(k, n - 1), which="LA", tol=_ARNOLDI_TOL,
-                            return_eigenvectors=False)
+        values = spla.eigsh(
+            a, k=min(k, n - 1), which="LA", tol=_ARNOLDI_TOL, return_eigenvectors=False
+        )
         if np.min(values) < 0 or k >= n - 1:
             return values
         k *= 2
@@ -346,6 +351,40 @@ def null_vector(factorization, transpose=False):
     return v
 
 
+def singularity(matrix):
+    """Estimate of the smallest singular value of a square matrix.
+
+    Inverse iteration with an LU factorisation: ``|A v|`` for the unit vector
+    v that A^{-1} magnifies most (0 when a pivot is exactly zero).
+
+    Parameters
+    ----------
+    matrix : ndarray or sparse matrix, shape (n, n)
+
+    Returns
+    -------
+    float
+    """
+    if sp.issparse(matrix):
+        lu = factorize(sp.csc_matrix(matrix, dtype=float))
+    else:
+        matrix = np.asarray(matrix, dtype=float)
+        lu = factorize(np.array(matrix, order="F"))
+    if lu.singular:
+        return 0.0
+    v = np.random.default_rng(_NULL_SEED).standard_normal(lu.n)
+    v /= np.linalg.norm(v)
+    for _ in range(_NULL_SWEEPS):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            w = lu.solve(v)
+            norm = np.linalg.norm(w)
+        if not np.isfinite(norm) or norm == 0:
+            return 0.0
+        v = w / norm
+    return float(np.linalg.norm(matrix @ v))
+
+
 def rightmost_eigenvalues(jac, k):
     """The k eigenvalues of largest real part of a large matrix (Arnoldi).
 
@@ -366,8 +405,9 @@ def rightmost_eigenvalues(jac, k):
         values = np.linalg.eigvals(dense)
     else:
         try:
-            values = spla.eigs(jac, k=k, which="LR", tol=_ARNOLDI_TOL,
-                               return_eigenvectors=False)
+            values = spla.eigs(
+                jac, k=k, which="LR", tol=_ARNOLDI_TOL, return_eigenvectors=False
+            )
         except spla.ArpackNoConvergence as exc:
             values = exc.eigenvalues
             if values.size == 0:

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from ._errors import InputError, UserFunctionError
 from ._linalg import bordered, factorize
 
-__all__ = ["Evaluator", "StepFailure", "Correction", "correct", "find_equilibrium"]
+__all__ = ["Evaluator", "StepError", "Correction", "correct", "find_equilibrium"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +36,25 @@ _CHORD_CONTRACTION = 0.3
 # diverging (too large a step, or a point near a singularity).
 _DIVERGENCE = 2.0
 
+# Besides a small update, convergence needs the residual to have dropped by
+# this factor from the predictor's (or to be below the tolerance): a tiny
+# update can hide a large residual when one variable is badly scaled.
+_RESIDUAL_DROP = 1e-6
+
+# Updates below this multiple of the tolerance are rounding noise, whatever
+# their trend.
+_NOISE_FACTOR = 1e3
+
+# Values beyond this size are treated as overflow (the next products would
+# be inf, and every digit of the test functions is noise before that).
+_HUGE = 1e100
+
 # Newton at a fixed parameter: backtracking halvings of the update before
 # accepting whatever the last one gives.
 _MAX_HALVINGS = 8
 
 
-class StepFailure(Exception):
+class StepError(Exception):
     """A trial point could not be evaluated or corrected.
 
     Attributes
@@ -90,7 +103,7 @@ class Evaluator:
         return p
 
     def call(self, func, y, what):
-        """Call a user function, turning its exceptions into a StepFailure."""
+        """Call a user function, turning its exceptions into a StepError."""
         try:
             return func(y[:-1], self.params(y[-1]))
         except InputError:
@@ -99,7 +112,7 @@ class Evaluator:
             detail = f"{what} raised {type(exc).__name__}: {exc}"
             if isinstance(exc, UserFunctionError):
                 detail = str(exc)
-            raise StepFailure("user_error", f"{detail} ({self.where(y)})") from exc
+            raise StepError("user_error", f"{detail} ({self.where(y)})") from exc
 
     def where(self, y):
         """Where the continued parameter is, for messages."""
@@ -109,14 +122,14 @@ class Evaluator:
         return f"{name} = {y[-1]:.12g}"
 
     def _check_finite(self, values, y, what):
-        if np.all(np.isfinite(values)):
+        if np.all(np.abs(values) <= _HUGE):
             return
-        bad = int(np.flatnonzero(~np.isfinite(values))[0])
+        bad = int(np.flatnonzero(~(np.abs(values) <= _HUGE))[0])
         if what == "f":
             where = f"component {self.system.variables[bad]!r}"
         else:
             where = f"entry {bad}"
-        raise StepFailure(
+        raise StepError(
             "non_finite",
             f"{what} returned {values[bad]} in {where} at {self.where(y)}",
         )
@@ -126,7 +139,9 @@ class Evaluator:
         self.counts["f"] += 1
         value = np.asarray(self.call(self.system.rhs, y, "f"), dtype=float)
         if value.shape != (self.n,):
-            raise InputError(f"f(x, p) must return shape ({self.n},), got {value.shape}")
+            raise InputError(
+                f"f(x, p) must return shape ({self.n},), got {value.shape}"
+            )
         self._check_finite(value, y, "f")
         return value
 
@@ -178,7 +193,9 @@ class Correction:
     residual: float
 
 
-def correct(ev, y, anchor, row, target, lu, weights, *, tol, max_iter, reuse):
+def correct(
+    ev, y, anchor, row, target, lu, weights, *, tol, max_iter, reuse, reach, chord=False
+):
     """Solve ``f(y) = 0, row . (y - anchor) = target`` by Newton-chord.
 
     Parameters
@@ -198,6 +215,14 @@ def correct(ev, y, anchor, row, target, lu, weights, *, tol, max_iter, reuse):
     reuse : float
         Return the last factorisation when it was formed within this
         weighted distance of the solution.
+    reach : float
+        The solution must lie within this weighted distance of the
+        predictor (a corrector that wanders further has left the branch).
+    chord : bool
+        Keep `lu` throughout (a pure chord iteration).  Next to a branch
+        point, where the exact Jacobian is nearly singular and Newton's
+        method amplifies rounding errors along its null vector, a nearby
+        well-conditioned factorisation converges without that noise.
 
     Returns
     -------
@@ -205,37 +230,59 @@ def correct(ev, y, anchor, row, target, lu, weights, *, tol, max_iter, reuse):
 
     Raises
     ------
-    StepFailure
+    StepError
         On divergence, a singular matrix or a fault in f.
     """
-    fresh, moved, previous = False, np.inf, np.inf
+    start, fresh, uses, moved, previous = y, False, 0, np.inf, np.inf
+    first = np.inf
     for iteration in range(1, max_iter + 1):
         value = ev.f(y)
         rhs = np.append(-value, target - row @ (y - anchor))
         if not rhs.any():
             return Correction(y, iteration, None, 0.0)
         if lu is None:
-            lu, fresh, moved = ev.factor(*ev.jacobian(y), row), True, 0.0
+            lu, fresh, uses, moved = ev.factor(*ev.jacobian(y), row), True, 0, 0.0
         step, norm = _weighted_step(lu, rhs, weights)
         if not np.isfinite(norm) and not fresh:
-            lu, fresh, moved = ev.factor(*ev.jacobian(y), row), True, 0.0
+            lu, fresh, uses, moved = ev.factor(*ev.jacobian(y), row), True, 0, 0.0
             step, norm = _weighted_step(lu, rhs, weights)
         if not np.isfinite(norm):
-            raise StepFailure("singular", f"singular bordered matrix at {ev.where(y)}")
+            raise StepError("singular", f"singular bordered matrix at {ev.where(y)}")
 
-        y = y + step
-        moved += norm
-        if norm <= tol:
+        y, uses, moved = y + step, uses + 1, moved + norm
+        residual = float(np.max(np.abs(value), initial=0.0))
+        first = min(first, residual) if iteration == 1 else first
+        if norm <= tol and residual <= max(_RESIDUAL_DROP * first, tol):
             kept = lu if moved <= reuse else None
-            return Correction(y, iteration, kept, float(np.max(np.abs(value))))
-        if norm > _CHORD_CONTRACTION * previous:
-            if fresh and norm > _DIVERGENCE * previous:
-                raise StepFailure("diverged", f"Newton diverged near {ev.where(y)}")
-            lu, fresh = None, False
+            return Correction(y, iteration, kept, residual)
+        trouble = _trouble(y, start, weights, reach, uses, norm, previous, tol)
+        if trouble and (fresh or chord):
+            raise StepError("diverged", f"{trouble} near {ev.where(y)}")
+        if trouble:
+            # The old factorisation misled the chord iteration: start again
+            # from the predictor with Newton's method.
+            y, lu, previous = start, None, np.inf
+            continue
+        if norm > _CHORD_CONTRACTION * previous and not chord:
+            lu = None
         previous = norm
-    raise StepFailure(
+    raise StepError(
         "diverged", f"no convergence in {max_iter} iterations near {ev.where(y)}"
     )
+
+
+def _trouble(y, start, weights, reach, uses, norm, previous, tol):
+    """Why the iteration is failing (leaving the branch, diverging), or ''.
+
+    Growth of updates at the level of rounding errors (next to a singular
+    point) is not divergence: the iteration limit ends those.
+    """
+    offset = y - start
+    if weights @ (offset * offset) > reach * reach:
+        return "the corrector left the branch"
+    if uses >= 2 and norm > _DIVERGENCE * previous and norm > _NOISE_FACTOR * tol:
+        return "Newton diverged"
+    return ""
 
 
 def _weighted_step(lu, rhs, weights):
@@ -272,12 +319,15 @@ def newton_fixed(ev, x, pk, *, tol=1e-10, max_iter=50):
     """
     y = np.append(np.asarray(x, dtype=float), pk)
     value = ev.f(y)
+    first = float(np.max(np.abs(value), initial=0.0))
     for _ in range(max_iter):
         jac, _ = ev.jacobian(y)
         step = _fixed_step(jac, value)
         y, value, norm = _backtrack(ev, y, step, value)
+        residual = float(np.max(np.abs(value), initial=0.0))
+        small = residual <= max(_RESIDUAL_DROP * first, tol)
         if norm <= tol * (1.0 + np.linalg.norm(y[:-1], np.inf)):
-            return y[:-1], True, float(np.max(np.abs(value), initial=0.0))
+            return y[:-1], small, residual
     return y[:-1], False, float(np.max(np.abs(value), initial=0.0))
 
 
@@ -303,7 +353,7 @@ def _backtrack(ev, y, step, value):
         trial[:-1] += scale * step
         try:
             new = ev.f(trial)
-        except StepFailure:
+        except StepError:
             scale *= 0.5
             continue
         if np.linalg.norm(new) < norm0 or scale < 2.0**-_MAX_HALVINGS + 1e-12:
@@ -353,7 +403,9 @@ def find_equilibrium(system, x0, p, *, tol=1e-10, max_iter=50):
     k = 0 if system.m else None
     ev = Evaluator(system, k, p)
     try:
-        return newton_fixed(ev, x0, p[0] if system.m else 0.0, tol=tol, max_iter=max_iter)
-    except StepFailure as failure:
+        return newton_fixed(
+            ev, x0, p[0] if system.m else 0.0, tol=tol, max_iter=max_iter
+        )
+    except StepError as failure:
         logger.info("find_equilibrium stopped: %s", failure)
         return x0, False, float("nan")

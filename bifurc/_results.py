@@ -255,7 +255,9 @@ class Diagram:
             )
         points = self.special_points
         if points:
-            lines.append(special_points_table(points, self.branches[0].system.variables))
+            lines.append(
+                special_points_table(points, self.branches[0].system.variables)
+            )
         return "\n".join(lines)
 
     def to_dataframe(self):

@@ -45,7 +45,14 @@ from ._landscape import (
 )
 from ._status import Status
 
-__all__ = ["Event", "Interval", "Sequence", "Track", "bifurcation_sequence"]
+__all__ = [
+    "Event",
+    "Interval",
+    "Sequence",
+    "SequenceOptions",
+    "Track",
+    "bifurcation_sequence",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +74,10 @@ DS_MAX_FRACTION = 0.05
 EVENT_P_TOL = 1e-7
 EVENT_X_TOL = 1e-5
 
+# State tolerance per square root of the relative parameter precision of
+# an event (a pitchfork's side branches move like sqrt(p - p*)).
+PITCHFORK_X_FACTOR = 10.0
+
 # Two rest points at one parameter value are the same when they agree to
 # this fraction of the box width (after Newton's method).
 SAME_POINT_TOL = 1e-6
@@ -85,6 +96,22 @@ GRAPH_MARGIN = 0.1
 # of a connection to this fraction of the sample interval before the
 # connection solver refines it.
 HET_BRACKET_FRACTION = 1e-3
+
+# Parameter values closer than this fraction of the interval are equal (for
+# cutting branches), and range ends are recognised to this fraction.
+TINY_FRACTION = 1e-12
+RANGE_END_FRACTION = 1e-9
+
+# Refinement stops once sample intervals are this fraction of the interval.
+MIN_SAMPLE_FRACTION = 1e-6
+
+# Two pieces of branch can be one curve only if their interpolated states
+# agree to this fraction of the box width (Newton then decides).
+SAME_CURVE_GUESS_TOL = 0.1
+
+# Resolution (relative to the interval and the box) of the keys that order
+# tracks: coarse enough that rounding never reorders them.
+SORT_RESOLUTION = 1e-9
 
 # Significant digits of floats in CSV files: enough for located values,
 # few enough to be identical from run to run.
@@ -266,8 +293,8 @@ class Sequence:
         Between consecutive events, in sweep order.
     tracks : tuple of Track
         Every rest point followed, by id.
-    branches : tuple of Branch
-        Every branch computed (the diagram).
+    diagram : Diagram
+        Every branch computed, with where each was switched from.
     samples : tuple of float
         Parameter values of the censuses, in sweep order.
     graphs : tuple of RestPointGraph
@@ -287,7 +314,7 @@ class Sequence:
     events: tuple
     intervals: tuple
     tracks: tuple
-    branches: tuple
+    diagram: object
     samples: tuple
     graphs: tuple
     hopf_value: float | None = None
@@ -306,11 +333,9 @@ class Sequence:
         return self.to_dataframe()
 
     @property
-    def diagram(self):
-        """A `Diagram` of every branch computed."""
-        from ._results import Diagram
-
-        return Diagram(branches=tuple(self.branches))
+    def branches(self):
+        """The branches of the diagram."""
+        return self.diagram.branches
 
     def to_dataframe(self):
         """One row per event, in sweep order.
@@ -353,7 +378,7 @@ class Sequence:
         complete, note = _graph_scope(self.hopf_value, self.sweep, float(value))
         p = np.array(self.p)
         p[self.system.param_index(self.param)] = float(value)
-        nodes = _nodes_at(self.system, self.tracks, p, float(value), self.param)
+        nodes = _nodes_at(self.system, self.tracks, p, float(value), self.box)
         return rest_point_graph(
             self.system,
             p,
@@ -376,26 +401,100 @@ class Sequence:
 # The driver
 
 
+@dataclasses.dataclass(frozen=True)
+class SequenceOptions:
+    """Settings of `bifurcation_sequence`, validated on construction.
+
+    Attributes
+    ----------
+    n_samples : int
+        Number of regular sample values of the parameter (at least 2, the
+        ends of the interval included).
+    n_starts : int
+        Quasi-random Newton starts per census.
+    seed : int
+        Seed of the starts; the same seed gives the same table.
+    max_refine : int
+        Rounds of extra samples where a branch stops without a reason.
+    connections : bool
+        Look for saddle-to-saddle connections (HET) between local events.
+    ds, ds_max : float or None
+        First and largest continuation step (default: 1% and 5% of the
+        interval).
+    max_steps : int or None
+        Continuation steps per direction (default: that of the core, 2000).
+    continuation_options : dict
+        Further keywords of `bifurc.continuation` and `bifurc.switch_branch`.
+    manifold_options : dict
+        Keywords of `bifurc.unstable_manifold_ends`.
+    connection_options : dict
+        Keywords of `bifurc.find_connection`.
+    verbose : int
+        0 silent, 1 one line per stage, 2 one per sample (via logging).
+    progress : bool
+        Show a progress bar (tqdm, when installed).
+    """
+
+    n_samples: int = DEFAULT_N_SAMPLES
+    n_starts: int = DEFAULT_N_STARTS
+    seed: int = 0
+    max_refine: int = DEFAULT_MAX_REFINE
+    connections: bool = True
+    ds: float | None = None
+    ds_max: float | None = None
+    max_steps: int | None = None
+    continuation_options: dict = dataclasses.field(default_factory=dict)
+    manifold_options: dict = dataclasses.field(default_factory=dict)
+    connection_options: dict = dataclasses.field(default_factory=dict)
+    verbose: int = 0
+    progress: bool = False
+
+    def __post_init__(self):
+        lows = {"n_samples": 2, "n_starts": 1, "max_refine": 0, "seed": 0, "verbose": 0}
+        for name, low in lows.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
+            if value < low:
+                raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
+        for name in ("continuation_options", "manifold_options", "connection_options"):
+            value = getattr(self, name)
+            if value is None:
+                object.__setattr__(self, name, {})
+            elif not isinstance(value, dict):
+                raise InputError(f"{name} must be a dict, got {type(value).__name__}")
+
+    def continuation_keywords(self, width):
+        """Keywords for `bifurc.continuation` over an interval of `width`."""
+        steps = {
+            "ds": DS_FRACTION * width if self.ds is None else self.ds,
+            "ds_max": DS_MAX_FRACTION * width if self.ds_max is None else self.ds_max,
+        }
+        if self.max_steps is not None:
+            steps["max_steps"] = self.max_steps
+        return {**steps, **self.continuation_options}
+
+
+def _make_options(options, knobs):
+    """`SequenceOptions` from an options object and keyword overrides."""
+    if options is None:
+        options = SequenceOptions()
+    elif not isinstance(options, SequenceOptions):
+        raise InputError(
+            f"options must be a SequenceOptions, got {type(options).__name__}"
+        )
+    names = {field.name for field in dataclasses.fields(SequenceOptions)}
+    unknown = sorted(set(knobs) - names)
+    if unknown:
+        raise InputError(
+            f"unknown option(s) {unknown} of bifurcation_sequence; the options "
+            f"are {sorted(names)}"
+        )
+    return dataclasses.replace(options, **knobs)
+
+
 def bifurcation_sequence(
-    system,
-    param,
-    p_range,
-    *,
-    params=None,
-    box=None,
-    n_samples=DEFAULT_N_SAMPLES,
-    n_starts=DEFAULT_N_STARTS,
-    seed=0,
-    max_refine=DEFAULT_MAX_REFINE,
-    connections=True,
-    ds=None,
-    ds_max=None,
-    max_steps=None,
-    continuation_options=None,
-    manifold_options=None,
-    connection_options=None,
-    verbose=0,
-    progress=False,
+    system, param, p_range, *, params=None, box=None, options=None, **knobs
 ):
     """Every local and global bifurcation of `system` as `param` sweeps `p_range`.
 
@@ -413,76 +512,57 @@ def bifurcation_sequence(
         The region where rest points are sought; ``system.box`` or a cube of
         half-width 10 by default.  Rest points leaving it are no longer
         followed.
-    n_samples : int
-        Number of regular sample values (at least 2, the ends included).
-    n_starts : int
-        Quasi-random Newton starts per census.
-    seed : int
-        Seed of the starts; the same seed gives the same table.
-    max_refine : int
-        Rounds of extra samples where a branch stops without a reason.
-    connections : bool
-        Look for saddle-to-saddle connections (HET) between local events.
-    ds, ds_max, max_steps : float, float, int, optional
-        Continuation steps (default 1% and 5% of the interval, 2000 steps).
-    continuation_options : dict, optional
-        Further keywords of `bifurc.continuation` and `bifurc.switch_branch`.
-    manifold_options, connection_options : dict, optional
-        Keywords of `bifurc.unstable_manifold_ends` and
-        `bifurc.find_connection`.
-    verbose : int
-        0 silent, 1 one line per stage, 2 more (via logging).
-    progress : bool
-        Show a progress bar (tqdm, when installed) or log progress lines.
+    options : SequenceOptions, optional
+        All settings; keywords override its fields.
+    **knobs
+        Fields of `SequenceOptions`: ``n_samples``, ``n_starts``, ``seed``,
+        ``max_refine``, ``connections``, ``ds``, ``ds_max``, ``max_steps``,
+        ``continuation_options``, ``manifold_options``,
+        ``connection_options``, ``verbose``, ``progress``.
 
     Returns
     -------
     Sequence
         With ``status`` INTERRUPTED and what was computed when the run is
-        interrupted (Ctrl-C).
+        interrupted (Ctrl-C); INCOMPLETE when some rest point could not be
+        followed across the interval.
+
+    Raises
+    ------
+    InputError
+        For an unknown parameter or option, a bad range, box or setting.
 
     Notes
     -----
+    The steps: a census of the rest points in the box (multi-start Newton
+    with deflation) at `n_samples` values; continuation of each new rest
+    point across the interval in both directions (Keller 1977) and branch
+    switching at every branch point; more samples where a branch stops for
+    no reason; events gathered from all branches, one per place; branches
+    cut at the events into tracks (one rest point each, with an id);
+    graphs of rest points at samples between events; bisection on where a
+    saddle's unstable branch lands, then `bifurc.find_connection`, wherever
+    that landing changes.
+
     Isolated branches that are born and die between two samples, and
-    connections closer than 10% of an interval to a local event, are not
-    found; raise `n_samples` to see them.
+    connections within 10% of an interval from a local event, are not
+    found; raise `n_samples` to see them.  Connections are sought only from
+    saddles with one-dimensional unstable manifolds.
     """
     index = system.param_index(param)
     start, stop = _check_range(p_range)
+    settings = _make_options(options, knobs)
     base = system.parameter_vector(params)
     base[index] = start
-    settings = _settings(
-        n_samples,
-        n_starts,
-        seed,
-        max_refine,
-        connections,
-        (start, stop),
-        ds,
-        ds_max,
-        max_steps,
-        continuation_options,
-        manifold_options,
-        connection_options,
-        verbose,
-        progress,
-    )
-    run = _Run(
-        system,
-        system.parameters[index],
-        base,
-        (start, stop),
-        resolve_box(system, box),
-        settings,
-    )
+
+    box = resolve_box(system, box)
+    run = _Run(system, system.parameters[index], base, (start, stop), box, settings)
     with run.progress_bar():
         try:
             run.compute()
         except KeyboardInterrupt:
             run.status = Status.INTERRUPTED
-            logger.warning(
-                "bifurcation_sequence interrupted; returning partial results"
-            )
+            logger.warning("bifurcation_sequence interrupted; partial result kept")
     return run.result()
 
 
@@ -500,70 +580,6 @@ def _check_range(p_range):
     return start, stop
 
 
-@dataclasses.dataclass(frozen=True)
-class _Settings:
-    n_samples: int
-    n_starts: int
-    seed: int
-    max_refine: int
-    connections: bool
-    continuation: dict
-    manifold: dict
-    connection: dict
-    verbose: int
-    progress: bool
-
-
-def _settings(
-    n_samples,
-    n_starts,
-    seed,
-    max_refine,
-    connections,
-    p_range,
-    ds,
-    ds_max,
-    max_steps,
-    continuation_options,
-    manifold_options,
-    connection_options,
-    verbose,
-    progress,
-):
-    """Validate the options of `bifurcation_sequence`."""
-    for name, value, low in (
-        ("n_samples", n_samples, 2),
-        ("n_starts", n_starts, 1),
-        ("max_refine", max_refine, 0),
-        ("seed", seed, 0),
-    ):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | np.integer)
-            or value < low
-        ):
-            raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
-    width = abs(p_range[1] - p_range[0])
-    continuation = {
-        "ds": DS_FRACTION * width if ds is None else ds,
-        "ds_max": DS_MAX_FRACTION * width if ds_max is None else ds_max,
-        **({} if max_steps is None else {"max_steps": max_steps}),
-        **(continuation_options or {}),
-    }
-    return _Settings(
-        int(n_samples),
-        int(n_starts),
-        int(seed),
-        int(max_refine),
-        bool(connections),
-        continuation,
-        dict(manifold_options or {}),
-        dict(connection_options or {}),
-        int(verbose),
-        bool(progress),
-    )
-
-
 @dataclasses.dataclass
 class _Local:
     """A local event gathered from the branches (working data)."""
@@ -574,28 +590,40 @@ class _Local:
     x: np.ndarray
     converged: bool
     precision: float
+    index: int = -1
 
     @classmethod
     def from_point(cls, point):
-        precision = getattr(point, "precision", float("nan"))
+        precision = getattr(point, "precision", None)
         return cls(
-            point.label,
-            point.kind,
-            float(point.value),
-            np.asarray(point.x, float),
-            bool(point.converged),
-            float(np.nan if precision is None else precision),
-        )
+            point.label, point.kind, float(point.value), np.asarray(point.x, float),
+            bool(point.converged), float(np.nan if precision is None else precision),
+            int(getattr(point, "index", -1)),
+        )  # fmt: skip
 
-    def absorb(self, point):
-        """Keep the better located of this event and special point `point`."""
-        other = _Local.from_point(point)
-        if (other.converged, -_finite(other.precision)) > (
-            self.converged,
-            -_finite(self.precision),
-        ):
-            self.value, self.x = other.value, other.x
-            self.converged, self.precision = other.converged, other.precision
+    def absorb(self, other):
+        """Merge `other` (a special point or event at the same place) into this one.
+
+        A BP names the event over an LP (a pitchfork's side branch turns at
+        the BP) and a classified BP over an unclassified one; a converged
+        location replaces one that is not.
+        """
+        if _naming_rank(other) > _naming_rank(self):
+            self.label, self.kind = other.label, other.kind
+        if _location_rank(other) > _location_rank(self):
+            self.value, self.x = float(other.value), np.asarray(other.x, float)
+            self.converged, self.precision = bool(other.converged), other.precision
+
+
+def _naming_rank(event):
+    return (event.label == "BP", event.kind not in ("branch-point", ""))
+
+
+def _location_rank(event):
+    # Among converged points the first met wins: branches are kept in the
+    # order they were found, and a switched branch starts at its parent's
+    # branch point, whose location on the parent is the primary one.
+    return bool(event.converged)
 
 
 @dataclasses.dataclass
@@ -606,12 +634,12 @@ class _Global:
     x: np.ndarray
     source: int
     target: int
-    old: tuple
-    new: tuple
-    bracket: tuple
-    converged: bool
     precision: float
-    located_by: str
+    converged: bool = False
+    located_by: str = "bisection"
+    old: tuple = ()
+    new: tuple = ()
+    bracket: tuple = ()
 
 
 class _Piece:
@@ -625,6 +653,7 @@ class _Piece:
     def add(self, p, x):
         self.p.append(float(p))
         self.x.append(np.asarray(x, float))
+        self.last = (self.p[-1], self.x[-1])
 
     def turns(self, p):
         """Whether adding `p` reverses the direction of the parameter."""
@@ -641,6 +670,20 @@ class _Piece:
             self.ends.reverse()
             self.events.reverse()
         return self
+
+    def restart(self, reason, event):
+        """A new piece starting where this one ended (before its orientation)."""
+        piece = _Piece(reason, event)
+        piece.add(*self.last)
+        return piece
+
+    def track(self, track_id, rest_point):
+        """The `Track` of this piece, typed by `rest_point` (its midpoint)."""
+        return Track(
+            id=track_id, kind=rest_point.kind, morse_index=rest_point.morse_index,
+            p=_frozen(self.p), x=_frozen(self.x), ends=tuple(self.ends),
+            events=tuple(self.events), complex_pair=rest_point.complex_pair,
+        )  # fmt: skip
 
     @property
     def lo(self):
@@ -680,34 +723,34 @@ _END_RANK = {"event": 0, "range": 1, "box": 2, "turn": 3, "stop": 4, None: 5}
 
 
 class _Run:
-    """The working state of one `bifurcation_sequence` run (not returned)."""
+    """The working state of one `bifurcation_sequence` run (not returned).
+
+    Internally everything runs by increasing parameter, whatever the sweep
+    direction, so that both directions compute the same events; the sweep
+    only orders the ids, the rows and the words before and after.
+    """
 
     def __init__(self, system, param, base, p_range, box, settings):
-        self.system = system
-        self.param = param
+        self.system, self.param, self.base = system, param, base
         self.index = system.param_index(param)
-        self.base = base
         self.p_range = p_range
         self.lo, self.hi = sorted(p_range)
         self.sweep = 1 if p_range[1] > p_range[0] else -1
-        self.box = box
-        self.width = box[1] - box[0]
+
+        self.box, self.width = box, box[1] - box[0]
         self.settings = settings
-        self.tiny = 1e-12 * (self.hi - self.lo)
+        self.continuation = settings.continuation_keywords(self.hi - self.lo)
+        self.tiny = TINY_FRACTION * (self.hi - self.lo)
+        names = system.parameters
         self.params = {
-            name: float(value)
-            for i, (name, value) in enumerate(zip(system.parameters, base, strict=True))
-            if i != self.index
+            names[i]: float(base[i]) for i in range(system.m) if i != self.index
         }
 
-        self.branches, self.switched, self.samples = [], [], []
-        self.unexplained, self.notes = [], []
+        self.branches, self.origins, self.switched = [], [], []
+        self.samples, self.unexplained, self.notes = [], [], []
         self.events = self.tracks = None
         self.globals, self.graphs = [], []
-        self.status = Status.SUCCESS
-        self.bar = None
-
-    # Stages --------------------------------------------------------------
+        self.status, self.bar = Status.SUCCESS, None
 
     def compute(self):
         """Census and continuation, refinement, local events, tracks, global events."""
@@ -732,18 +775,17 @@ class _Run:
         p[self.index] = value
         return p
 
+    # Progress ------------------------------------------------------------
+
     @contextlib.contextmanager
     def progress_bar(self):
-        """Show a progress bar for the duration of the run when asked."""
+        """Show a progress bar (tqdm) for the duration of the run when asked."""
         if self.settings.progress:
-            try:
+            with contextlib.suppress(ImportError):
                 from tqdm.auto import tqdm
-            except ImportError:
-                tqdm = None
-            if tqdm is not None:
-                self.bar = tqdm(
-                    total=self.settings.n_samples, desc="sequence", leave=False
-                )
+
+                total = self.settings.n_samples
+                self.bar = tqdm(total=total, desc="sequence", leave=False)
         try:
             yield
         finally:
@@ -751,12 +793,8 @@ class _Run:
                 self.bar.close()
 
     def _stage(self, text):
-        level = (
-            logging.INFO
-            if self.settings.verbose or self.settings.progress
-            else logging.DEBUG
-        )
-        logger.log(level, "%s: %s", self.param, text)
+        loud = self.settings.verbose or self.settings.progress
+        logger.log(logging.INFO if loud else logging.DEBUG, "%s: %s", self.param, text)
         if self.bar is not None:
             self.bar.set_description(text[:30])
 
@@ -771,26 +809,26 @@ class _Run:
 
     def _sample(self, values):
         """Census at each value; continue every rest point not yet on a branch."""
+        options = {"n_starts": self.settings.n_starts, "seed": self.settings.seed}
         for value in sorted(float(v) for v in values):
             self.samples.append(value)
+            known = self.points_at(value)
             census = find_rest_points(
-                self.system,
-                self.p_at(value),
-                box=self.box,
-                n_starts=self.settings.n_starts,
-                seed=self.settings.seed,
-                known=self.points_at(value),
+                self.system, self.p_at(value), box=self.box, known=known, **options
             )
+
+            # A sample that falls on a bifurcation finds a non-hyperbolic
+            # rest point; the neighbouring samples start its branches.
             for rest_point in census:
-                if not self._known(rest_point.x, value):
+                if rest_point.hyperbolic and not self._known(rest_point.x, value):
                     self._continue_from(rest_point.x, value)
             self._advance(f"census at {self.param} = {value:.6g}: {len(census)} new")
 
-    def points_at(self, value, branches=None):
+    def points_at(self, value):
         """Rest points on the branches at `value`, corrected by Newton, in the box."""
         p = self.p_at(value)
         points = []
-        for branch in self.branches if branches is None else branches:
+        for branch in self.branches:
             for guess in _crossings(branch, value):
                 x, converged = newton(self.system, guess, p, scale=self.width)
                 if converged and in_box(x, self.box) and not self._listed(x, points):
@@ -804,71 +842,79 @@ class _Run:
         return self._listed(x, self.points_at(value))
 
     def _continue_from(self, x, value):
+        """Continue the rest point `x` at `value` both ways, then switch at its BPs."""
         from ._continuation import continuation
 
+        span = (self.lo, self.hi)
         try:
             branch = continuation(
-                self.system,
-                x,
-                self.param,
-                (self.lo, self.hi),
-                p0=value,
-                params=self.params,
-                direction="both",
-                **self.settings.continuation,
-            )
+                self.system, x, self.param, span, p0=value, params=self.params,
+                direction="both", **self.continuation,
+            )  # fmt: skip
         except BifurcError as exc:
             self.unexplained.append(value)
-            self.notes.append(
-                f"no branch from {_state(x)} at {self.param} = {value:.6g}: {exc}"
-            )
+            self.notes.append(f"no branch from {_state(x)} at {value:.6g}: {exc}")
             return
+
+        if branch.status is Status.INTERRUPTED:
+            self.branches.append(branch)
+            self.origins.append(None)
+            raise KeyboardInterrupt
         if len(branch) >= 2 and not self._duplicate(branch):
             self._add(branch)
 
     def _duplicate(self, branch):
-        """Whether every one of a few interior points of `branch` is already known."""
+        """Whether a few interior points of `branch` all lie on known branches."""
         count = len(branch)
         picks = sorted({count // 4, count // 2, (3 * count) // 4})
         return all(self._known(branch.x[i], float(branch.p[i])) for i in picks)
 
     def _add(self, branch):
         """Keep `branch`, note where it stops early, and switch at its BPs."""
+        queue = [(branch, None)]
+        while queue:
+            current, origin = queue.pop(0)
+            self.branches.append(current)
+            self.origins.append(origin)
+            self._note_stops(current)
+
+            parent = len(self.branches) - 1
+            for j, point in enumerate(current.special_points):
+                new = self._switch(current, point)
+                if new is not None:
+                    queue.append((new, (parent, j)))
+
+    def _switch(self, branch, point):
+        """The new branch through BP `point` of `branch`, or None."""
         from ._switching import switch_branch
 
-        queue = [branch]
-        while queue:
-            current = queue.pop(0)
-            self.branches.append(current)
-            self._note_stops(current)
-            for point in current.special_points:
-                if (
-                    point.label != "BP"
-                    or not self._inside(point)
-                    or self._switched(point)
-                ):
-                    continue
-                self.switched.append(point)
-                try:
-                    new = switch_branch(current, point, **self.settings.continuation)
-                except BifurcError as exc:
-                    self.notes.append(
-                        f"no switch at BP {self.param} = {point.value:.10g}: {exc}"
-                    )
-                    continue
-                if len(new) >= 2 and not self._duplicate(new):
-                    queue.append(new)
+        if not self._switchable(point):
+            return None
+        self.switched.append(point)
+        try:
+            new = switch_branch(branch, point, **self.continuation)
+        except BifurcError as exc:
+            self.notes.append(f"no switch at BP {point.value:.10g}: {exc}")
+            return None
 
-    def _switched(self, point):
-        return any(_same_event(point, other, self) for other in self.switched)
+        if new.status is Status.INTERRUPTED:
+            raise KeyboardInterrupt
+        return new if len(new) >= 2 and not self._duplicate(new) else None
+
+    def _switchable(self, point):
+        """A classified BP inside the region, not switched at before."""
+        if point.label != "BP" or "directions" not in point.data:
+            return False
+        if not point.converged or not self._inside(point):
+            return False
+        return not any(_same_event(point, other, self) for other in self.switched)
 
     def _inside(self, point):
-        return self.lo + self.tiny < point.value < self.hi - self.tiny and in_box(
-            np.asarray(point.x, float), self.box
-        )
+        inside = self.lo + self.tiny < point.value < self.hi - self.tiny
+        return inside and in_box(np.asarray(point.x, float), self.box)
 
     def _at_range_end(self, value):
-        tol = 1e-9 * (self.hi - self.lo)
+        tol = RANGE_END_FRACTION * (self.hi - self.lo)
         return abs(value - self.lo) <= tol or abs(value - self.hi) <= tol
 
     def _note_stops(self, branch):
@@ -886,39 +932,51 @@ class _Run:
         extra = set()
         for value in self.unexplained:
             j = int(np.clip(np.searchsorted(samples, value), 1, samples.size - 1))
-            mid = 0.5 * (samples[j - 1] + samples[j])
-            if samples[j] - samples[j - 1] > 1e-6 * (self.hi - self.lo):
-                extra.add(float(mid))
+            if samples[j] - samples[j - 1] > MIN_SAMPLE_FRACTION * (self.hi - self.lo):
+                extra.add(float(0.5 * (samples[j - 1] + samples[j])))
         self.unexplained = []
         return sorted(extra - set(self.samples))
 
-    # Local events and tracks ---------------------------------------------
+    # Local events --------------------------------------------------------
 
     def _local_events(self):
         """LP, BP and H points of all branches, one per event, by increasing value."""
-        points = [
-            point
-            for branch in self.branches
-            for point in branch.special_points
-            if point.label in _LOCAL_LABELS and self._inside(point)
-        ]
-        points.sort(key=lambda point: (float(point.value), point.label))
         events = []
-        for point in points:
-            match = next((e for e in events if _same_event(point, e, self)), None)
+        for branch in self.branches:
+            for item in self._branch_events(branch):
+                match = next((e for e in events if _same_event(item, e, self)), None)
+                if match is None:
+                    events.append(item)
+                else:
+                    match.absorb(item)
+        return sorted(events, key=lambda event: (event.value, event.label))
+
+    def _branch_events(self, branch):
+        """The special points of one branch; an LP and a BP on one step are one."""
+        events = []
+        for point in branch.special_points:
+            if point.label not in _LOCAL_LABELS or not self._inside(point):
+                continue
+            labels = {"LP", "BP"}
+            same_step = (
+                e for e in events
+                if e.index == point.index and {e.label, point.label} <= labels
+            )  # fmt: skip
+            match = next(same_step, None)
             if match is None:
                 events.append(_Local.from_point(point))
             else:
                 match.absorb(point)
-        return sorted(events, key=lambda event: (event.value, event.label))
+        return events
+
+    # Tracks --------------------------------------------------------------
 
     def _build_tracks(self):
         """Cut every branch at events, merge the pieces of one curve, number them."""
         pieces = [piece for branch in self.branches for piece in self._pieces(branch)]
         pieces.sort(key=lambda piece: (piece.lo, piece.hi, tuple(piece.x[0])))
-        merged = True
-        while merged:
-            merged = self._merge_once(pieces)
+        while self._merge_once(pieces):
+            pass
         return self._number(pieces)
 
     def _pieces(self, branch):
@@ -931,19 +989,18 @@ class _Run:
                     pieces.append(current.close("box"))
                 current, reason = None, "box"
                 continue
+
             if current is None:
                 current = _Piece("event" if event is not None else reason, event)
             elif current.turns(p):
                 pieces.append(current.close("turn"))
-                last = (current.p[-1], current.x[-1])
-                current = _Piece("turn", None)
-                current.add(*last)
+                current = current.restart("turn", None)
             current.add(p, x)
 
             if event is not None and len(current.p) > 1:
                 pieces.append(current.close("event", event))
-                current = _Piece("event", event)
-                current.add(p, x)
+                current = current.restart("event", event)
+
         if current is not None:
             end = "range" if self._at_range_end(float(branch.p[-1])) else "stop"
             pieces.append(current.close(end))
@@ -951,33 +1008,32 @@ class _Run:
 
     def _branch_items(self, branch):
         """Branch points and the events on the branch, in arclength order."""
-        items = [
-            (float(i), float(branch.p[i]), branch.x[i], None)
-            for i in range(len(branch))
-        ]
+        items = [(float(i), branch.p[i], branch.x[i], None) for i in range(len(branch))]
         for k, event in enumerate(self.events):
             position = self._position(branch, event)
             if position is not None:
                 items.append((position, event.value, event.x, k))
         items.sort(key=lambda item: item[0])
-        return [item[1:] for item in items]
+        return [(float(p), x, k) for _, p, x, k in items]
 
     def _position(self, branch, event):
         """Where `event` lies along `branch` (a fractional index), or None."""
         for point in branch.special_points:
-            if point.label == event.label and _same_event(point, event, self):
+            if _same_event(point, event, self):
                 return point.index + 0.5
+
         scale = np.append(self.width, self.hi - self.lo)
         curve = np.column_stack([branch.x, branch.p]) / scale
         target = np.append(event.x, event.value) / scale
         chords = np.diff(curve, axis=0)
+        if not len(chords):
+            return None
+
         lengths = np.maximum(np.einsum("ij,ij->i", chords, chords), 1e-300)
         t = np.clip(np.einsum("ij,ij->i", target - curve[:-1], chords) / lengths, 0, 1)
         gaps = np.linalg.norm(curve[:-1] + t[:, None] * chords - target, axis=1)
-        j = int(np.argmin(gaps / np.sqrt(lengths))) if gaps.size else 0
-        if gaps.size and gaps[j] <= CHORD_TOL * np.sqrt(lengths[j]):
-            return j + float(t[j])
-        return None
+        j = int(np.argmin(gaps / np.sqrt(lengths)))
+        return j + float(t[j]) if gaps[j] <= CHORD_TOL * np.sqrt(lengths[j]) else None
 
     def _merge_once(self, pieces):
         """Merge the first two pieces found to lie on one curve; False if none."""
@@ -994,13 +1050,15 @@ class _Run:
         if high - low > self.tiny:
             value = 0.5 * (low + high)
             return self._same_at(first.guess(value), second.guess(value), value)
+
         for a, b in ((first, second), (second, first)):
             if abs(a.hi - b.lo) <= self.tiny and a.ends[1] == b.ends[0] == "stop":
                 return self._same_at(a.x[-1], b.x[0], a.hi)
         return False
 
     def _same_at(self, guess_a, guess_b, value):
-        if np.max(np.abs(guess_a - guess_b) / self.width) > 0.1:
+        """Whether Newton from both guesses at `value` reaches one rest point."""
+        if np.max(np.abs(guess_a - guess_b) / self.width) > SAME_CURVE_GUESS_TOL:
             return False
         p = self.p_at(value)
         x_a, _ = newton(self.system, guess_a, p, scale=self.width)
@@ -1012,31 +1070,21 @@ class _Run:
         keyed = []
         for piece in pieces:
             value = 0.5 * (piece.lo + piece.hi)
-            x, _ = newton(
-                self.system, piece.guess(value), self.p_at(value), scale=self.width
-            )
-            rest_point = classify_rest_point(self.system, x, self.p_at(value))
+            p = self.p_at(value)
+            x, _ = newton(self.system, piece.guess(value), p, scale=self.width)
+            rest_point = classify_rest_point(self.system, x, p)
+
             first = piece.lo - self.lo if self.sweep > 0 else self.hi - piece.hi
-            start = round(first / (self.hi - self.lo) * 1e9)
-            rounded = tuple(np.round((x - self.box[0]) / self.width * 1e7).tolist())
-            keyed.append(((start, rest_point.morse_index, rounded), piece, rest_point))
+            start = round(first / (self.hi - self.lo) / SORT_RESOLUTION)
+            state = tuple(np.round((x - self.box[0]) / self.width / SORT_RESOLUTION))
+            keyed.append(((start, rest_point.morse_index, state), piece, rest_point))
 
         keyed.sort(key=lambda item: item[0])
         return tuple(
-            Track(
-                id=i,
-                kind=rest_point.kind,
-                morse_index=rest_point.morse_index,
-                p=_frozen(piece.p),
-                x=_frozen(piece.x),
-                ends=tuple(piece.ends),
-                events=tuple(piece.events),
-                complex_pair=rest_point.complex_pair,
-            )
-            for i, (_, piece, rest_point) in enumerate(keyed)
+            piece.track(i, rest_point) for i, (_, piece, rest_point) in enumerate(keyed)
         )
 
-    # Graphs and global events ----------------------------------------------
+    # Graphs and global events --------------------------------------------
 
     def _global_events(self):
         """Graphs between local events; a saddle branch landing elsewhere is a HET."""
@@ -1065,15 +1113,11 @@ class _Run:
     def _graph(self, value, sources=None):
         p = self.p_at(value)
         nodes = _nodes_at(self.system, self.tracks, p, value, self.box)
+        options = self.settings.manifold_options
         graph = rest_point_graph(
-            self.system,
-            p,
-            rest_points=nodes,
-            box=self.box,
-            param=self.param,
-            sources=sources,
-            manifold_options=self.settings.manifold,
-        )
+            self.system, p, rest_points=nodes, box=self.box, param=self.param,
+            sources=sources, manifold_options=options,
+        )  # fmt: skip
         self._advance(f"graph at {self.param} = {value:.6g}")
         return graph
 
@@ -1093,39 +1137,41 @@ class _Run:
                     or "undecided" in landing
                 ):
                     continue
-                previous = last.get(node.id)
-                last[node.id] = graph
+
+                previous, last[node.id] = last.get(node.id), graph
                 if previous is None or previous.ids != graph.ids:
                     continue
                 if previous.targets(node.id) != landing:
-                    found = self._locate(node.id, previous, graph)
-                    if found is not None:
-                        self.globals.append(found)
+                    self._record(self._locate(node.id, previous, graph))
+
+    def _record(self, het):
+        """Keep a located HET unless the same connection is already known."""
+        if het is None:
+            return
+        tol = EVENT_P_TOL * (self.hi - self.lo) + het.precision
+        for other in self.globals:
+            same_pair = (other.source, other.target) == (het.source, het.target)
+            if same_pair and abs(other.value - het.value) <= tol + other.precision:
+                return
+        self.globals.append(het)
 
     def _locate(self, saddle, before, after):
         """Bisect on where the branch lands, then solve for the connection."""
         old, new = before.targets(saddle), after.targets(saddle)
         low, high = before, after
-        while high.value - low.value > HET_BRACKET_FRACTION * (
-            after.value - before.value
-        ):
+        width = HET_BRACKET_FRACTION * (after.value - before.value)
+        while high.value - low.value > width:
             middle = self._graph(0.5 * (low.value + high.value), sources=(saddle,))
-            if middle.ids != before.ids:
-                break
             landing = middle.targets(saddle)
-            if landing == old:
-                low = middle
-            elif landing == new:
-                high = middle
-            else:
+            if middle.ids != before.ids or landing not in (old, new):
                 break
+            low, high = (middle, high) if landing == old else (low, middle)
 
         target = _connection_target(saddle, low, high, old, new)
         if target is None:
             self.notes.append(
-                f"branch of saddle {saddle} changes its landing between "
-                f"{self.param} = {before.value:.10g} and {after.value:.10g}, "
-                "but no saddle lies near its orbit"
+                f"saddle {saddle}'s branch lands elsewhere between {before.value:.10g} "
+                f"and {after.value:.10g}, but passes near no other saddle"
             )
             return None
         het = self._connect(saddle, target, low, high)
@@ -1133,48 +1179,37 @@ class _Run:
         return het
 
     def _connect(self, saddle, target, low, high):
-        """The connection from `saddle` to `target` with the connection solver."""
+        """The connection from `saddle` to `target` with the connection solver.
+
+        Falls back on the bisection bracket (not converged) when the solver
+        fails, with the reason in the notes.
+        """
         from ._connections import find_connection
 
-        value = 0.5 * (low.value + high.value)
-        fallback = _Global(
-            value,
-            _orbit_midpoint(_changed_orbit(saddle, low, high)),
-            saddle,
-            target,
-            (),
-            (),
-            (),
-            False,
-            0.5 * (high.value - low.value),
-            "bisection",
-        )
+        bracket = (low.value, high.value)
+        het = _Global(
+            value=0.5 * sum(bracket), x=_changed_midpoint(saddle, low, high),
+            source=saddle, target=target, precision=0.5 * (bracket[1] - bracket[0]),
+        )  # fmt: skip
+        params = {**self.params, self.param: low.value}
+        source_x, target_x = low.node(saddle).x, low.node(target).x
         try:
             connection = find_connection(
-                self.system,
-                low.node(saddle).x,
-                low.node(target).x,
-                self.param,
-                bracket=(low.value, high.value),
-                params={**self.params, self.param: low.value},
-                source_id=saddle,
-                target_id=target,
-                **self.settings.connection,
-            )
+                self.system, source_x, target_x, self.param, bracket=bracket,
+                params=params, source_id=saddle, target_id=target,
+                **self.settings.connection_options,
+            )  # fmt: skip
         except BifurcError as exc:
             self.notes.append(f"connection {saddle} -> {target} not refined: {exc}")
-            return fallback
+            return het
+
         if not connection.status.success:
-            self.notes.append(
-                f"connection {saddle} -> {target} not refined: {connection.message}"
-            )
-            return fallback
-        fallback.value = float(connection.value)
-        fallback.x = _orbit_midpoint(connection.x)
-        fallback.converged = True
-        fallback.precision = float(connection.error)
-        fallback.located_by = "connection"
-        return fallback
+            self.notes.append(f"connection {saddle} -> {target}: {connection.message}")
+            return het
+        het.value, het.x = float(connection.value), _orbit_midpoint(connection.x)
+        het.converged, het.precision = True, float(connection.error)
+        het.located_by = "connection"
+        return het
 
     # The result ------------------------------------------------------------
 
@@ -1186,53 +1221,51 @@ class _Run:
             self.tracks = self._build_tracks()
         events = self._rows()
         status, message = self._status(events)
+
         order = self.sweep
         return Sequence(
-            system=self.system,
-            param=self.param,
-            p_range=self.p_range,
-            p=_frozen(self.base),
-            box=self.box,
-            events=tuple(events),
-            intervals=self._intervals(events),
-            tracks=self.tracks,
-            branches=tuple(self.branches),
+            system=self.system, param=self.param, p_range=self.p_range,
+            p=_frozen(self.base), box=self.box, events=tuple(events),
+            intervals=self._intervals(events), tracks=self.tracks,
+            diagram=self._diagram(),
             samples=tuple(sorted(set(self.samples), key=lambda v: order * v)),
             graphs=tuple(sorted(self.graphs, key=lambda g: order * g.value)),
-            hopf_value=self.hopf_value(),
-            status=status,
-            message=message,
-            manifold_options=self.settings.manifold,
-        )
+            hopf_value=self.hopf_value(), status=status, message=message,
+            manifold_options=self.settings.manifold_options,
+        )  # fmt: skip
+
+    def _diagram(self):
+        from ._results import Diagram
+
+        failed = [branch.status for branch in self.branches if not branch.success]
+        status = failed[0] if failed else Status.SUCCESS
+        message = f"{len(self.branches)} branches, {len(failed)} ended early"
+        return Diagram(tuple(self.branches), tuple(self.origins), status, message)
 
     def _status(self, events):
+        """The run's status and message (with the first few notes)."""
         counts = Counter(event.label for event in events)
-        summary = ", ".join(
-            f"{counts[k]} {k}" for k in (*_LOCAL_LABELS, "HET") if counts[k]
-        )
+        found = [f"{counts[k]} {k}" for k in (*_LOCAL_LABELS, "HET") if counts[k]]
         message = (
-            f"{len(events)} events ({summary or 'none'}) as {self.param} goes from "
-            f"{self.p_range[0]:.6g} to {self.p_range[1]:.6g}; "
-            f"{len(self.tracks)} rest-point tracks"
-        )
-        stops = sorted(
-            {
-                float(track.p[i])
-                for track in self.tracks
-                for i, end in ((0, 0), (-1, 1))
-                if track.ends[end] == "stop"
-            }
+            f"{_count(len(events), 'event')} ({', '.join(found) or 'none'}) as "
+            f"{self.param} goes from {self.p_range[0]:.6g} to {self.p_range[1]:.6g}; "
+            f"{_count(len(self.tracks), 'rest-point track')}"
         )
         if self.status is Status.INTERRUPTED:
             return self.status, f"{Status.INTERRUPTED.text}: {message}"
+
+        ends = [(float(t.p[0]), t.ends[0]) for t in self.tracks]
+        ends += [(float(t.p[-1]), t.ends[1]) for t in self.tracks]
+        stops = sorted({value for value, reason in ends if reason == "stop"})
         if stops:
             where = ", ".join(f"{v:.6g}" for v in stops[:5])
             return Status.INCOMPLETE, (
-                f"{message}; rest points stop being followed at "
-                f"{self.param} = {where}: "
-                "raise max_steps or lower ds_max, or raise max_refine"
+                f"{message}; rest points stop being followed at {self.param} = "
+                f"{where}: raise max_steps, lower ds_max or raise max_refine"
             )
         return Status.SUCCESS, message + "".join(f"; {note}" for note in self.notes[:3])
+
+    # Rows ----------------------------------------------------------------
 
     def _rows(self):
         """Events as table rows, in sweep order."""
@@ -1243,153 +1276,108 @@ class _Run:
         return [Event(order=i, **row) for i, row in enumerate(rows)]
 
     def _local_row(self, k, event):
-        before = self._linked(k, "before")
-        after = self._linked(k, "after")
+        before, after = self._linked(k, "before"), self._linked(k, "after")
         reason = "imaginary pair" if event.label == "H" else "zero eigenvalue"
         return dict(
-            kind=event.kind,
-            label=event.label,
-            param=self.param,
-            value=event.value,
-            x=_frozen(event.x),
-            **self._ends(before, after),
-            **self._counts(event.value),
+            kind=event.kind, label=event.label, param=self.param, value=event.value,
+            x=_frozen(event.x), **_ends(before, after), **self._counts(event.value),
             description=_describe_local(event.label, before, after),
-            **self._bracketing(event.value),
-            converged=event.converged,
-            precision=event.precision,
-            located_by="continuation",
+            **self._bracketing(event.value), converged=event.converged,
+            precision=event.precision, located_by="continuation",
             fails=f"hyperbolicity ({reason})",
-        )
+        )  # fmt: skip
 
     def _global_row(self, het):
         old, new = (het.old, het.new) if self.sweep > 0 else (het.new, het.old)
         tracks = {track.id: track for track in self.tracks}
         source, target = tracks[het.source], tracks[het.target]
-        bracket = het.bracket[:: self.sweep]
+        p_before, p_after = het.bracket[:: self.sweep]
         return dict(
-            kind="heteroclinic",
-            label="HET",
-            param=self.param,
-            value=het.value,
-            x=_frozen(het.x),
-            **self._ends([source], [target]),
-            **self._counts(het.value),
+            kind="heteroclinic", label="HET", param=self.param, value=het.value,
+            x=_frozen(het.x), **_ends([source], [target]), **self._counts(het.value),
             description=_describe_global(source, target, old, new, tracks),
-            p_before=bracket[0],
-            p_after=bracket[1],
-            converged=het.converged,
-            precision=het.precision,
-            located_by=het.located_by,
+            p_before=p_before, p_after=p_after, converged=het.converged,
+            precision=het.precision, located_by=het.located_by,
             fails="no saddle-to-saddle connection",
-        )
+        )  # fmt: skip
 
     def _linked(self, k, side):
         """Tracks ending at local event `k` before it, or starting after it (sweep)."""
         end = 1 if (side == "before") == (self.sweep > 0) else 0
-        return sorted(
-            (track for track in self.tracks if track.events[end] == k),
-            key=lambda track: track.id,
-        )
-
-    @staticmethod
-    def _ends(before, after):
-        return dict(
-            source=tuple(t.id for t in before),
-            target=tuple(t.id for t in after),
-            morse_source=tuple(t.morse_index for t in before),
-            morse_target=tuple(t.morse_index for t in after),
-        )
+        linked = [track for track in self.tracks if track.events[end] == k]
+        return sorted(linked, key=lambda track: track.id)
 
     def _counts(self, value):
         """Rest points and sinks just before and just after `value` (sweep order)."""
         cuts = {self.lo, self.hi, *(e.value for e in self.events)}
         cuts |= {g.value for g in self.globals}
-        cuts |= {float(t.p[0]) for t in self.tracks} | {
-            float(t.p[-1]) for t in self.tracks
-        }
+        cuts |= {float(end) for t in self.tracks for end in (t.p[0], t.p[-1])}
         below = max((c for c in cuts if c < value - self.tiny), default=value)
         above = min((c for c in cuts if c > value + self.tiny), default=value)
+
         low = self._census_at(0.5 * (below + value))
         high = self._census_at(0.5 * (value + above))
         before, after = (low, high) if self.sweep > 0 else (high, low)
-        return dict(
-            n_rest_before=before[0],
-            n_rest_after=after[0],
-            n_sinks_before=before[1],
-            n_sinks_after=after[1],
-        )
+        return {
+            "n_rest_before": before[0], "n_rest_after": after[0],
+            "n_sinks_before": before[1], "n_sinks_after": after[1],
+        }  # fmt: skip
+
+    def _covering(self, value):
+        return [track for track in self.tracks if track.covers(value)]
 
     def _census_at(self, value):
-        covering = [track for track in self.tracks if track.covers(value)]
+        covering = self._covering(value)
         return len(covering), sum(track.kind == "sink" for track in covering)
 
     def _bracketing(self, value):
         below = max((v for v in self.samples if v < value), default=self.lo)
         above = min((v for v in self.samples if v > value), default=self.hi)
         before, after = (below, above) if self.sweep > 0 else (above, below)
-        return dict(p_before=before, p_after=after)
+        return {"p_before": before, "p_after": after}
 
     def _intervals(self, events):
         """The flow between consecutive events, with the Morse-Smale verdict."""
         cuts = sorted({self.lo, self.hi, *(event.value for event in events)})
         pairs = list(zip(cuts[:-1], cuts[1:], strict=True))[:: self.sweep]
-        hopf = self.hopf_value()
         intervals = []
         for low, high in pairs:
             middle = 0.5 * (low + high)
             graphs = [g for g in self.graphs if low < g.value < high]
-            failures = _failures(
-                self._census_tracks(middle), graphs, hopf, middle, self
-            )
+            failures = self._failures(self._covering(middle), graphs, middle)
             n_rest, n_sinks = self._census_at(middle)
-            start, end = (low, high) if self.sweep > 0 else (high, low)
+
+            start, end = (low, high)[:: self.sweep]
+            gradient_like = not any(gradient for _, gradient in failures)
+            reason = "; ".join(text for text, _ in failures)
             intervals.append(
                 Interval(
-                    start=start,
-                    end=end,
-                    n_rest=n_rest,
-                    n_sinks=n_sinks,
-                    morse_smale=not failures,
-                    gradient_like=not any(gradient for _, gradient in failures),
-                    reason="; ".join(text for text, _ in failures),
+                    start, end, n_rest, n_sinks, not failures, gradient_like, reason
                 )
             )
         return tuple(intervals)
 
-    def _census_tracks(self, value):
-        return [track for track in self.tracks if track.covers(value)]
+    def _failures(self, tracks, graphs, middle):
+        """The Morse-Smale conditions failing in an interval.
 
+        Returns a list of ``(sentence, not_gradient_like)`` pairs.
+        """
+        failures = []
+        if any(track.kind == "non-hyperbolic" for track in tracks):
+            failures.append(("a rest point is not hyperbolic", False))
+        hopf = self.hopf_value()
+        if hopf is not None and (middle - hopf) * self.sweep > 0:
+            text = f"after the Hopf point at {self.param} = {hopf:.10g} a periodic"
+            failures.append((f"{text} orbit may exist; graph not followed", True))
 
-def _failures(tracks, graphs, hopf, middle, run):
-    """The Morse-Smale conditions failing in an interval.
-
-    Returns a list of ``(sentence, not_gradient_like)`` pairs.
-    """
-    failures = []
-    if any(track.kind == "non-hyperbolic" for track in tracks):
-        failures.append(("a rest point is not hyperbolic", False))
-    if hopf is not None and (middle - hopf) * run.sweep > 0:
-        failures.append(
-            (
-                f"after the Hopf point at {run.param} = {hopf:.10g} a periodic orbit "
-                "may exist; graph not followed",
-                True,
-            )
-        )
-    if any(graph.cycles for graph in graphs):
-        failures.append(("the graph has a cycle", True))
-    if any(edge.end == "undecided" for graph in graphs for edge in graph.edges):
-        failures.append(
-            (
-                "an unstable branch reaches no rest point (a periodic orbit or "
-                "very slow dynamics)",
-                True,
-            )
-        )
-    if any(graph.saddle_connections for graph in graphs):
-        failures.append(("a saddle-to-saddle connection is present", False))
-    return failures
+        if any(graph.cycles for graph in graphs):
+            failures.append(("the graph has a cycle", True))
+        if any(edge.end == "undecided" for graph in graphs for edge in graph.edges):
+            text = "an unstable branch reaches no rest point (a periodic orbit"
+            failures.append((f"{text} or very slow dynamics)", True))
+        if any(graph.saddle_connections for graph in graphs):
+            failures.append(("a saddle-to-saddle connection is present", False))
+        return failures
 
 
 # ----------------------------------------------------------------------
@@ -1408,16 +1396,27 @@ def _crossings(branch, value):
 
 
 def _same_event(a, b, run):
-    """Whether two special points (or events) with labels are one event."""
-    if a.label != b.label:
+    """Whether two special points (or events) are one event.
+
+    An LP and a BP at one place are one event (a pitchfork's side branch
+    turns at the BP).  The tolerances widen with the located precision: a
+    pitchfork located to dp in the parameter is located to about sqrt(dp)
+    in the state.
+    """
+    labels = {a.label, b.label}
+    if len(labels) > 1 and labels != {"LP", "BP"}:
         return False
-    close_p = abs(float(a.value) - float(b.value)) <= EVENT_P_TOL * (run.hi - run.lo)
+    width = run.hi - run.lo
+    precision = max(_zero_if_nan(a.precision), _zero_if_nan(b.precision))
+    p_tol = max(EVENT_P_TOL * width, 2 * precision)
+    x_tol = max(EVENT_X_TOL, PITCHFORK_X_FACTOR * math.sqrt(precision / width))
     gap = np.abs(np.asarray(a.x, float) - np.asarray(b.x, float)) / run.width
-    return bool(close_p and np.max(gap) <= EVENT_X_TOL)
+    return bool(abs(float(a.value) - float(b.value)) <= p_tol and np.max(gap) <= x_tol)
 
 
-def _finite(value):
-    return value if np.isfinite(value) else np.inf
+def _zero_if_nan(value):
+    value = float(np.nan if value is None else value)
+    return value if np.isfinite(value) else 0.0
 
 
 def _frozen(array):
@@ -1463,11 +1462,25 @@ def _changed_orbits(saddle, graph, gone):
     ]
 
 
-def _changed_orbit(saddle, low, high):
-    orbits = _changed_orbits(
-        saddle, low, set(low.targets(saddle)) - set(high.targets(saddle))
-    )
-    return orbits[0] if orbits else np.array([low.node(saddle).x])
+def _changed_midpoint(saddle, low, high):
+    """Midpoint of the orbit of `saddle` in `low` that lands elsewhere in `high`."""
+    gone = set(low.targets(saddle)) - set(high.targets(saddle))
+    orbits = _changed_orbits(saddle, low, gone)
+    return _orbit_midpoint(orbits[0] if orbits else [low.node(saddle).x])
+
+
+def _ends(before, after):
+    """The source and target columns of a row from the tracks involved."""
+    return {
+        "source": tuple(t.id for t in before), "target": tuple(t.id for t in after),
+        "morse_source": tuple(t.morse_index for t in before),
+        "morse_target": tuple(t.morse_index for t in after),
+    }  # fmt: skip
+
+
+def _count(number, noun):
+    """``"1 sink"``, ``"3 sinks"``."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _connection_target(saddle, low, high, old, new):
@@ -1615,23 +1628,33 @@ def _render(sequence):
         f"status: {sequence.status.code} ({sequence.message})",
         "",
     ]
-    if sequence.events:
-        lines.append(f"{'order':>5}  {'label':<5} {sequence.param:>16}  description")
-        for event in sequence.events:
-            flag = "" if event.converged else "  [not converged]"
-            lines.append(
-                f"{event.order:>5}  {event.label:<5} {event.value:>16.10g}  "
-                f"{event.description}{flag}"
-            )
-    else:
-        lines.append("no events")
+    lines += _render_events(sequence) if sequence.events else ["no events"]
+
     lines += ["", "intervals:"]
     for item in sequence.intervals:
         verdict = (
             "Morse-Smale" if item.morse_smale else f"not Morse-Smale: {item.reason}"
         )
-        lines.append(
-            f"  {item.start:.6g} .. {item.end:.6g}: {item.n_rest} rest points, "
-            f"{item.n_sinks} sinks; {verdict}"
-        )
+        counts = f"{_count(item.n_rest, 'rest point')}, {_count(item.n_sinks, 'sink')}"
+        lines.append(f"  {item.start:.6g} .. {item.end:.6g}: {counts}; {verdict}")
     return "\n".join(lines)
+
+
+def _render_events(sequence):
+    """The event rows as aligned text (the state shown up to three variables)."""
+    variables = sequence.system.variables if sequence.system.n <= 3 else ()
+    state = "".join(f" {v[:11]:>11}" for v in variables)
+    lines = [
+        f"{'order':>5} {'label':<5} {sequence.param[:14]:>14}{state}  {'rest':<7} "
+        f"{'sinks':<7} description"
+    ]
+    for event in sequence.events:
+        state = "".join(f" {v:>11.5g}" for v in np.asarray(event.x)[: len(variables)])
+        rest = f"{event.n_rest_before}->{event.n_rest_after}"
+        sinks = f"{event.n_sinks_before}->{event.n_sinks_after}"
+        flag = "" if event.converged else "  [not converged]"
+        lines.append(
+            f"{event.order:>5} {event.label:<5} {event.value:>14.10g}{state}  "
+            f"{rest:<7} {sinks:<7} {event.description}{flag}"
+        )
+    return lines

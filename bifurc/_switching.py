@@ -28,11 +28,12 @@ import logging
 import math
 
 import numpy as np
+import scipy.sparse as sp
 
 from . import _continuation
 from ._errors import InputError
 from ._linalg import bordered, factorize, null_vector
-from ._newton import StepFailure, correct
+from ._newton import StepError, correct
 from ._results import Branch, Diagram, _same_point
 from ._status import Status
 
@@ -49,12 +50,16 @@ _VERTICAL_TOL = 1e-5
 # away from the old branch, or the corrector fell back onto it.
 _SEPARATION = 0.1
 
+# Null vectors from a dense SVD up to this size (sparse systems above it use
+# inverse iteration with the sparse factors).
+_DENSE_NULL_MAX = 1500
+
 # Distances of the first point of a new branch from the branch point, as
 # fractions of ds, tried in turn.
 _FIRST_STEPS = (1.0, 0.25, 4.0)
 
 
-def classify(problem, point):
+def classify(problem, point, tangent):
     """Kind and branching data of a located branch point.
 
     Parameters
@@ -62,7 +67,9 @@ def classify(problem, point):
     problem : continuation problem
         With ``evaluator``, ``system``, ``k`` and ``p_fixed``.
     point : point
-        The located point (``y``, ``tangent``, ``lu``).
+        The located point (``y``, ``row``).
+    tangent : ndarray, shape (n + 1,)
+        Tangent of the branch being followed, near the point.
 
     Returns
     -------
@@ -76,7 +83,7 @@ def classify(problem, point):
     try:
         phi, psi = _null_vectors(problem, point)
         coefficients = _abe_coefficients(problem, point.y, phi, psi)
-    except (StepFailure, np.linalg.LinAlgError) as failure:
+    except (StepError, np.linalg.LinAlgError) as failure:
         logger.warning("branch point not classified: %s", failure)
         return "branch-point", {}
 
@@ -85,7 +92,7 @@ def classify(problem, point):
     if directions is None:
         return "branch-point", data
 
-    known = point.tangent / np.linalg.norm(point.tangent)
+    known = tangent / np.linalg.norm(tangent)
     first, second = directions
     if abs(first @ known) < abs(second @ known):
         first, second = second, first
@@ -95,18 +102,25 @@ def classify(problem, point):
 
 
 def _null_vectors(problem, point):
-    """Null vectors phi_1, phi_2 of [f_x, f_p] and its left null vector psi."""
+    """Null vectors phi_1, phi_2 of A = [f_x, f_p] and its left null vector psi.
+
+    Dense systems: the singular value decomposition of A.  Sparse ones:
+    inverse iteration with the bordered matrices [A; row] (whose null vector
+    phi_1 is orthogonal to ``row``) and [A; phi_1^T] (giving phi_2).
+    """
     ev = problem.evaluator
     jac, fp = ev.jacobian(point.y)
+    if not sp.issparse(jac) or problem.n <= _DENSE_NULL_MAX:
+        dense = jac.toarray() if sp.issparse(jac) else np.asarray(jac)
+        u, _, vt = np.linalg.svd(np.column_stack([dense, fp]))
+        return (vt[-1], vt[-2]), u[:, -1]
+
     lu = factorize(bordered(jac, fp, point.row))
     first = null_vector(lu)
     left = null_vector(lu, transpose=True)[:-1]
-
-    lu2 = factorize(bordered(jac, fp, first))
-    second = null_vector(lu2)
+    second = null_vector(factorize(bordered(jac, fp, first)))
     second -= (second @ first) * first
-    second /= np.linalg.norm(second)
-    return (first, second), left / np.linalg.norm(left)
+    return (first, second / np.linalg.norm(second)), left / np.linalg.norm(left)
 
 
 def _abe_coefficients(problem, y, phi, psi):
@@ -170,8 +184,12 @@ def switch_branch(branch, special_point, **options):
     p_range = options.pop("p_range", branch.p_range)
     opts = _continuation.make_options(options.pop("options", None), **options)
     problem = _continuation._Problem(
-        branch.system, branch.param, p_range, special_point.value,
-        _other_params(branch), opts,
+        branch.system,
+        branch.param,
+        p_range,
+        special_point.value,
+        _other_params(branch),
+        opts,
     )
     known, new = special_point.data["directions"]
     y_bp = np.append(special_point.x, special_point.value)
@@ -204,10 +222,19 @@ def _first_point(problem, y_bp, known, new):
         h = fraction * opts.step
         try:
             fix = correct(
-                ev, y_bp + h * unit, y_bp, row, h, None, weights,
-                tol=opts.newton_tol, max_iter=opts.max_newton, reuse=0.0,
+                ev,
+                y_bp + h * unit,
+                y_bp,
+                row,
+                h,
+                None,
+                weights,
+                tol=opts.newton_tol,
+                max_iter=opts.max_newton,
+                reuse=0.0,
+                reach=h,
             )
-        except StepFailure:
+        except StepError:
             continue
         offset = fix.y - y_bp
         off_old = offset - (offset @ known) * known
@@ -219,11 +246,20 @@ def _first_point(problem, y_bp, known, new):
 def _failed(problem, y, reason):
     n = problem.n
     return Branch(
-        system=problem.system, param=problem.param, param_index=problem.k,
-        p_fixed=problem.p_fixed.copy(), x=y[None, :-1].copy(), p=y[-1:].copy(),
-        s=np.zeros(1), tangent=np.zeros((1, n + 1)), n_unstable=np.array([-1]),
-        eigenvalues=[np.empty(0, complex)], special_points=(), status=Status.FAILED,
-        message=f"branch switching failed: {reason}", p_range=(problem.lo, problem.hi),
+        system=problem.system,
+        param=problem.param,
+        param_index=problem.k,
+        p_fixed=problem.p_fixed.copy(),
+        x=y[None, :-1].copy(),
+        p=y[-1:].copy(),
+        s=np.zeros(1),
+        tangent=np.zeros((1, n + 1)),
+        n_unstable=np.array([-1]),
+        eigenvalues=[np.empty(0, complex)],
+        special_points=(),
+        status=Status.FAILED,
+        message=f"branch switching failed: {reason}",
+        p_range=(problem.lo, problem.hi),
     )
 
 
@@ -276,4 +312,3 @@ def _needs_switch(point, branches):
         for branch in branches
     )
     return found_on < 2
-

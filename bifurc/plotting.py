@@ -61,6 +61,9 @@ STYLE = {
     "svg.fonttype": "none",
 }
 
+# Font size of secondary text: tick labels of panels, node ids, event labels.
+SMALL_FONT = STYLE["font.size"] - 1
+
 # File formats written by `save_figure`, by suffix.
 FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
 
@@ -94,7 +97,7 @@ BRANCH_COLORS = (
 LABEL_GAP = 3.0
 CHAR_WIDTH = 0.75
 LINE_HEIGHT = 1.25
-MARKER_CLEARANCE = 4.0
+MARKER_CLEARANCE = 5.0
 
 # Penalties of a label position: overlapping another label is never
 # acceptable when an alternative exists, leaving the axes rarely; each curve
@@ -102,12 +105,28 @@ MARKER_CLEARANCE = 4.0
 OVERLAP_PENALTY = 1e6
 OUTSIDE_PENALTY = 1e4
 
+# A label nearer to another point than to its own would be read wrongly;
+# worse than a label reaching a little beyond the axes.
+MISLEADING_PENALTY = 1e5
+
+# Each step down the list of candidate positions (farther from the point)
+# costs as much as this many covered curve vertices: a label stays next to
+# its point unless a curve really runs through it.
+DISTANCE_PENALTY = 3.0
+
 # Phase portraits: grid points per side for energy levels and the vector
 # field, number of energy levels, and the fraction of the view added around
 # the rest points when no box is known.
 GRID_POINTS = 120
 ENERGY_LEVELS = 14
 VIEW_MARGIN = 0.25
+
+# Graph panels of a timeline show the search box grown by this fraction.
+PANEL_MARGIN = 0.12
+
+# Intervals shorter than this fraction of the swept range lie between events
+# at one value (symmetric copies of one event) and get no panel.
+EMPTY_INTERVAL = 1e-9
 
 # Trajectories stop when they leave the view grown by this many widths.
 ESCAPE_WIDTHS = 2.0
@@ -384,7 +403,11 @@ def _finish_diagram(ax, branches, color_by, legend, sweep):
     counts = np.concatenate([np.asarray(b.n_unstable) for b in branches])
     handles = []
     if color_by == "branch" and len(branches) > 1:
-        handles += ax.get_legend_handles_labels()[0]
+        handles += [
+            Line2D([], [], color=line.get_color(), label=line.get_label())
+            for line in ax.get_lines()
+            if line.get_gid().startswith("branch-") and line.get_label()[0] != "_"
+        ]
     if color_by == "morse":
         for index in sorted(set(counts.tolist())):
             label = "not computed" if index < 0 else f"Morse index {index}"
@@ -431,7 +454,9 @@ def place_labels(ax, items, fontsize=None, avoid_curves=True):
     ax : matplotlib Axes
         Its limits should be final: positions are chosen in display space.
     items : sequence of (x, y, text)
-        Points in data coordinates and their labels.
+        Points in data coordinates and their labels.  Points drawn at the
+        same place (within a marker's radius) share one label, their texts
+        joined by ``/``.
     fontsize : float, optional
         Default: ``STYLE["font.size"]``.
     avoid_curves : bool
@@ -440,49 +465,69 @@ def place_labels(ax, items, fontsize=None, avoid_curves=True):
     Returns
     -------
     list of matplotlib.text.Annotation
-        In the order of `items`, each with gid ``"label"``.
+        One per place, each with gid ``"label"``.
+
+    Notes
+    -----
+    Each label takes the best of a few positions around its point: no
+    overlap with another label or marker, inside the axes, few curve
+    vertices covered, nearer to its own point than to any other, and as
+    close as possible.
     """
     if not items:
         return []
     fontsize = fontsize or STYLE["font.size"]
     ax.autoscale_view()
     scale = ax.figure.dpi / 72.0
-    frame = ax.get_window_extent()
+    pixels = ax.transData.transform([(x, y) for x, y, _ in items])
+    items = _merged(items, pixels, MARKER_CLEARANCE * scale)
     anchors = ax.transData.transform([(x, y) for x, y, _ in items])
-    vertices = _curve_pixels(ax) if avoid_curves else np.empty((0, 2))
 
-    taken = [
-        _box(
-            a,
-            (-MARKER_CLEARANCE, -MARKER_CLEARANCE),
-            2 * MARKER_CLEARANCE,
-            2 * MARKER_CLEARANCE,
-            scale,
-        )
-        for a in anchors
-    ]
+    clear = (-MARKER_CLEARANCE, -MARKER_CLEARANCE)
+    side = 2 * MARKER_CLEARANCE
+    taken = [_box(a, clear, side, side, scale) for a in anchors]
+    scene = {
+        "frame": ax.get_window_extent(),
+        "vertices": _curve_pixels(ax) if avoid_curves else np.empty((0, 2)),
+        "anchors": anchors,
+    }
     texts = []
-    for (x, y, text), anchor in zip(items, anchors, strict=True):
-        width = CHAR_WIDTH * fontsize * len(text)
-        height = LINE_HEIGHT * fontsize
+    for k, (x, y, text) in enumerate(items):
+        width, height = CHAR_WIDTH * fontsize * len(text), LINE_HEIGHT * fontsize
         offsets = _candidate_offsets(width, height)
-        boxes = [_box(anchor, o, width, height, scale) for o in offsets]
-        scores = [_score(b, taken, frame, vertices) for b in boxes]
+        boxes = [_box(anchors[k], o, width, height, scale) for o in offsets]
+        scores = [
+            _score(box, k, taken, scene) + DISTANCE_PENALTY * rank
+            for rank, box in enumerate(boxes)
+        ]
         best = int(np.argmin(scores))
         taken.append(boxes[best])
-        texts.append(
-            ax.annotate(
-                text,
-                (x, y),
-                xytext=offsets[best],
-                textcoords="offset points",
-                ha="left",
-                va="bottom",
-                fontsize=fontsize,
-                gid="label",
-            )
-        )
+        texts.append(_annotation(ax, text, (x, y), offsets[best], fontsize))
     return texts
+
+
+def _annotation(ax, text, xy, offset, fontsize):
+    options = {"textcoords": "offset points", "ha": "left", "va": "bottom"}
+    label = ax.annotate(
+        text, xy, xytext=offset, fontsize=fontsize, gid="label", **options
+    )
+    label.set_in_layout(False)  # labels must not move the axes they were placed in
+    return label
+
+
+def _merged(items, anchors, radius):
+    """Items drawn within `radius` pixels of an earlier one join its label."""
+    kept, texts, where = [], [], []
+    for (x, y, text), anchor in zip(items, anchors, strict=True):
+        near = [k for k, a in enumerate(where) if np.hypot(*(anchor - a)) <= radius]
+        if near:
+            if text not in texts[near[0]]:
+                texts[near[0]].append(text)
+            continue
+        kept.append((x, y))
+        texts.append([text])
+        where.append(anchor)
+    return [(x, y, "/".join(t)) for (x, y), t in zip(kept, texts, strict=True)]
 
 
 def _candidate_offsets(width, height):
@@ -501,25 +546,27 @@ def _box(anchor, offset, width, height, scale):
     return (x0, y0, x0 + width * scale, y0 + height * scale)
 
 
-def _score(box, taken, frame, vertices):
+def _score(box, k, taken, scene):
+    """Penalty of a label box for item `k` (lower is better)."""
     overlaps = sum(_overlap(box, other) for other in taken)
-    inside = (
-        box[0] >= frame.x0
-        and box[2] <= frame.x1
-        and box[1] >= frame.y0
-        and box[3] <= frame.y1
+    frame = scene["frame"]
+    inside = frame.x0 <= box[0] and box[2] <= frame.x1
+    inside = inside and frame.y0 <= box[1] and box[3] <= frame.y1
+
+    vertices = scene["vertices"]
+    in_x = (vertices[:, 0] >= box[0]) & (vertices[:, 0] <= box[2])
+    in_y = (vertices[:, 1] >= box[1]) & (vertices[:, 1] <= box[3])
+    covered = int(np.count_nonzero(in_x & in_y))
+
+    centre = np.array([box[0] + box[2], box[1] + box[3]]) / 2
+    distances = np.hypot(*(scene["anchors"] - centre).T)
+    misleading = bool(np.any(np.delete(distances, k) < distances[k]))
+    return (
+        OVERLAP_PENALTY * overlaps
+        + OUTSIDE_PENALTY * (not inside)
+        + MISLEADING_PENALTY * misleading
+        + covered
     )
-    covered = 0
-    if vertices.size:
-        covered = int(
-            np.count_nonzero(
-                (vertices[:, 0] >= box[0])
-                & (vertices[:, 0] <= box[2])
-                & (vertices[:, 1] >= box[1])
-                & (vertices[:, 1] <= box[3])
-            )
-        )
-    return OVERLAP_PENALTY * overlaps + OUTSIDE_PENALTY * (not inside) + covered
 
 
 def _overlap(a, b):
@@ -862,9 +909,10 @@ def _draw_connections(ax, connections, plane):
 
 
 def _orbit_of(connection):
-    for name in ("orbit_x", "orbit"):
+    """The points of an orbit, shape (T, n), from a result or an array."""
+    for name in ("orbit_x", "orbit", "x"):
         orbit = getattr(connection, name, None)
-        if orbit is not None:
+        if orbit is not None and not callable(orbit):
             return np.atleast_2d(np.asarray(orbit, dtype=float))
     orbit = np.asarray(connection, dtype=float)
     if orbit.ndim != 2:
@@ -945,7 +993,12 @@ def plot_sequence_timeline(sequence, *, layout=None, max_panels=8, figsize=None)
         table (``1 LP``, ``2 HET``, ...), with the intervals lettered; below,
         one panel per interval with its graph of rest points.
     """
-    intervals = list(sequence.intervals)
+    width = abs(sequence.p_range[1] - sequence.p_range[0])
+    intervals = [
+        item
+        for item in sequence.intervals
+        if abs(item.end - item.start) > EMPTY_INTERVAL * width
+    ]
     if not intervals:
         raise InputError("plot_sequence_timeline: the sequence has no interval")
     if layout is None:
@@ -957,14 +1010,17 @@ def plot_sequence_timeline(sequence, *, layout=None, max_panels=8, figsize=None)
     with style():
         fig, top, panels = _timeline_figure(len(chosen), figsize)
         _draw_axis(top, sequence, intervals, chosen)
+        ids = []
         for letter, (panel, k) in enumerate(zip(panels, chosen, strict=True)):
-            interval = intervals[k]
-            graph = _interval_graph(sequence, interval)
-            _draw_graph(panel, graph, layout, sequence)
-            panel.set_title(
-                _panel_title(letter, interval, sequence.param),
-                fontsize=STYLE["font.size"] - 1,
-            )
+            graph = _interval_graph(sequence, intervals[k])
+            ids.append(_draw_graph(panel, graph, layout, sequence))
+            panel.set_title(_panel_title(letter, intervals[k]), fontsize=SMALL_FONT)
+
+        # Labels go where the constrained layout has put the axes.
+        fig.draw_without_rendering()
+        for panel, items in zip(panels, ids, strict=True):
+            place_labels(panel, items, fontsize=SMALL_FONT - 1)
+        _label_axis(top, sequence, intervals, chosen)
     return fig
 
 
@@ -1007,27 +1063,24 @@ def _draw_axis(ax, sequence, intervals, chosen):
         f"{sequence.p_range[1]:.4g})"
     )
 
+    shades = ("#dfe8f3", "#f3e9df")
     for letter, k in enumerate(chosen):
-        interval = intervals[k]
-        ax.axvspan(
-            interval.start,
-            interval.end,
-            ymin=0.0,
-            ymax=0.3,
-            color="#dfe8f3" if letter % 2 == 0 else "#f3e9df",
-            lw=0,
-        )
+        start, end = intervals[k].start, intervals[k].end
+        ax.axvspan(start, end, ymax=0.3, color=shades[letter % 2], lw=0)
+    for event in sequence.events:
+        color = "#b2182b" if event.label == "HET" else "#222222"
+        ax.axvline(event.value, ymin=0.0, ymax=0.45, color=color, lw=1.2)
+
+
+def _label_axis(ax, sequence, intervals, chosen):
+    """Interval letters in the shaded band, event labels above their ticks."""
     letters = [
         (0.5 * (intervals[k].start + intervals[k].end), _letter(j))
         for j, k in enumerate(chosen)
     ]
-    _stagger(ax, letters, base=0.04, step=0.13, fontsize=STYLE["font.size"] - 1)
-
-    for event in sequence.events:
-        color = "#b2182b" if event.label == "HET" else "#222222"
-        ax.axvline(event.value, ymin=0.0, ymax=0.45, color=color, lw=1.2)
+    _stagger(ax, letters, base=0.04, step=0.13, fontsize=SMALL_FONT)
     labels = [(e.value, f"{e.order + 1} {e.label}") for e in sequence.events]
-    _stagger(ax, labels, base=0.5, step=0.16, fontsize=STYLE["font.size"] - 1)
+    _stagger(ax, labels, base=0.5, step=0.16, fontsize=SMALL_FONT)
 
 
 def _letter(k):
@@ -1036,7 +1089,6 @@ def _letter(k):
 
 def _stagger(ax, labels, base, step, fontsize):
     """Centred labels on rows: each on the lowest row where it overlaps nothing."""
-    ax.figure.draw_without_rendering()  # final positions under constrained layout
     scale = ax.figure.dpi / 72.0
     row_ends = []
     for value, text in sorted(labels, key=lambda item: _pixel_x(ax, item[0])):
@@ -1057,7 +1109,7 @@ def _stagger(ax, labels, base, step, fontsize):
             fontsize=fontsize,
             gid="label",
             transform=ax.get_xaxis_transform(),
-        )
+        ).set_in_layout(False)
 
 
 def _pixel_x(ax, value):
@@ -1074,39 +1126,46 @@ def _interval_graph(sequence, interval):
     return sequence.graph_at(middle)
 
 
-def _panel_title(letter, interval, param):
+def _panel_title(letter, interval):
     lo, hi = interval.start, interval.end
-    counts = f"{interval.n_rest} rest, {interval.n_sinks} sinks"
+    counts = (
+        f"{_plural(interval.n_rest, 'rest point')}, {_plural(interval.n_sinks, 'sink')}"
+    )
     mark = "" if interval.morse_smale else " *"
     return f"({_letter(letter)}) {lo:.3g} – {hi:.3g}{mark}\n{counts}"
 
 
+def _plural(count, noun):
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _draw_graph(ax, graph, layout, sequence):
-    """Rest points and edges of one graph, at their states or in Morse rows."""
+    """Rest points and edges of one graph, at their states or in Morse rows.
+
+    Returns the ``(x, y, id)`` items for `place_labels`.
+    """
     nodes = {node.id: node for node in graph.nodes}
     if layout == "state":
         positions = {i: np.asarray(node.x[:2], float) for i, node in nodes.items()}
         _draw_state_edges(ax, graph, positions)
         lo, hi = sequence.box
-        ax.set_xlim(lo[0], hi[0])
-        ax.set_ylim(lo[1], hi[1])
+        pad = PANEL_MARGIN * (hi - lo)
+        ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+        ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
     else:
         positions = _layered_positions(nodes)
         _draw_arrows(ax, graph, positions)
         _layered_frame(ax, nodes, positions)
     _draw_nodes(ax, nodes, positions)
-    ax.tick_params(labelsize=STYLE["font.size"] - 2)
+    ax.tick_params(labelsize=SMALL_FONT - 1)
+
     if not graph.complete:
+        options = {"ha": "center", "va": "bottom", "color": "#777777"}
+        note = "edges not followed"
         ax.text(
-            0.5,
-            0.02,
-            "edges not followed",
-            ha="center",
-            va="bottom",
-            transform=ax.transAxes,
-            fontsize=STYLE["font.size"] - 2,
-            color="#777777",
+            0.5, 0.02, note, transform=ax.transAxes, fontsize=SMALL_FONT - 1, **options
         )
+    return [(*positions[i], str(i)) for i in nodes]
 
 
 def _draw_state_edges(ax, graph, positions):
@@ -1179,7 +1238,7 @@ def _layered_frame(ax, nodes, positions):
     ax.set_ylim(min(levels) - 0.5, max(levels) + 0.7)
     ax.set_yticks(levels)
     ax.set_xticks([])
-    ax.set_ylabel("Morse index", fontsize=STYLE["font.size"] - 2)
+    ax.set_ylabel("Morse index", fontsize=SMALL_FONT - 1)
 
 
 def _draw_nodes(ax, nodes, positions):
@@ -1197,15 +1256,6 @@ def _draw_nodes(ax, nodes, positions):
             markerfacecolor=color if filled else "white",
             markeredgewidth=1.4,
             gid=f"rest-{node.kind}",
-        )
-        ax.annotate(
-            str(node_id),
-            (x, y),
-            xytext=(0, -12),
-            textcoords="offset points",
-            ha="center",
-            va="top",
-            fontsize=STYLE["font.size"] - 2,
         )
 
 

@@ -155,26 +155,32 @@ def test_second_branch_folds_are_located_to_1e_8(problems, n, n_folds):
         assert_allclose(fold.x, x_ref, rtol=0, atol=1e-4)
 
 
-def test_quick_benchmarks_run_and_print_every_column(tmp_path):
-    out = tmp_path / "records.json"
-    command = [
-        sys.executable,
-        str(BENCHMARKS / "run.py"),
-        "--quick",
-        "--json",
-        str(out),
-    ]
+def _run_script(*options):
+    command = [sys.executable, str(BENCHMARKS / "run.py"), *options]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
 
-    header = done.stdout.splitlines()[0].split()
+
+def test_quick_benchmarks_run_and_print_every_column(tmp_path):
+    out = tmp_path / "records.json"
+    stdout = _run_script("--quick", "--in-process", "--json", str(out))
+
+    header = stdout.splitlines()[0].split()
     for column in ("points", "CPU", "wall", "pts/s", "ms/pt", "LU", "ratio", "peak"):
         assert column in header
     for name in ("cusp", "hopfield-10", "hopfield-100", "modern-hopfield", "bratu-30"):
-        assert name in done.stdout
-    assert "FAILED" not in done.stdout and "Machine:" in done.stdout
+        assert name in stdout
+    assert "FAILED" not in stdout and "Machine:" in stdout
 
     payload = json.loads(out.read_text())
+    assert all(rec["folds_ok"] for rec in payload["records"])
     table = _load("report").markdown(payload["records"], payload["machine"])
     assert table.startswith("| case | branch | n | points | CPU s | wall s |")
-    assert all(rec["folds_ok"] for rec in payload["records"])
+
+
+def test_a_case_runs_in_its_own_process_and_prints_markdown():
+    stdout = _run_script("--cases", "cusp", "--quick", "--markdown")
+    row = next(line for line in stdout.splitlines() if line.startswith("| cusp |"))
+    assert "LP 0.3849001795" in row and "LP -0.3849001795" in row
+    assert "ru_maxrss" in stdout and "BLAS:" in stdout

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 from numpy.testing import assert_allclose
 
 import bifurc
@@ -37,9 +38,10 @@ def moore_spence_fold(n_grid, tol=1e-13):
     """The discrete fold from Newton on the extended system (Moore & Spence 1980).
 
     Unknowns (u, φ, λ): L u + λ e^u = 0, (L + λ diag e^u) φ = 0, c.φ = 1, with
-    dense linear algebra and a sine-profile start (no continuation involved).
+    a sine-profile start (no continuation involved), solved with sparse
+    direct solves of the (2n + 1) x (2n + 1) extended Jacobian.
     """
-    lap = dense_laplacian(n_grid)
+    lap = sp.csr_matrix(dense_laplacian(n_grid))
     n = lap.shape[0]
     profile = grid_sine(n_grid)
     u, lam = 1.2 * profile, 6.8
@@ -47,15 +49,18 @@ def moore_spence_fold(n_grid, tol=1e-13):
 
     for _ in range(20):
         e = np.exp(u)
-        jac = lap + np.diag(lam * e)
+        jac = lap + sp.diags(lam * e)
         residual = np.concatenate([lap @ u + lam * e, jac @ phi, [c @ phi - 1]])
-        big = np.zeros((2 * n + 1, 2 * n + 1))
-        big[:n, :n], big[:n, -1] = jac, e
-        big[n : 2 * n, :n] = np.diag(lam * e * phi)
-        big[n : 2 * n, n : 2 * n], big[n : 2 * n, -1] = jac, e * phi
-        big[-1, n : 2 * n] = c
+        big = sp.bmat(
+            [
+                [jac, None, e[:, None]],
+                [sp.diags(lam * e * phi), jac, (e * phi)[:, None]],
+                [None, c[None, :], None],
+            ],
+            format="csc",
+        )
 
-        step = np.linalg.solve(big, -residual)
+        step = spla.spsolve(big, -residual)
         u, phi, lam = u + step[:n], phi + step[n : 2 * n], lam + step[-1]
         if np.linalg.norm(step) < tol * max(1.0, np.linalg.norm(u)):
             return lam, u

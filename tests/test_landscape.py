@@ -134,7 +134,12 @@ def test_census_with_a_sparse_jacobian():
         return sp.diags(1 - 3 * x**2, format="csr")
 
     system = System.from_callable(
-        f, n, {"c": 0.0}, jacobian=jac, sparse=True, box=(np.full(n, 0.5), np.full(n, 2))
+        f,
+        n,
+        {"c": 0.0},
+        jacobian=jac,
+        sparse=True,
+        box=(np.full(n, 0.5), np.full(n, 2)),
     )
     census = find_rest_points(system)
 

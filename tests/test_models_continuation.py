@@ -101,7 +101,7 @@ def test_symmetric_hopfield_pitchfork_scales_with_the_leak():
 
 
 def test_rotating_hopfield_has_a_hopf_point_at_beta_one():
-    system = models.hopfield([[1.0, 1.0], [-1.0, 1.0]])
+    system = models.hopfield([[1.0, 1.0], [-1.0, 1.0]], beta=0.2)
     branch = bifurc.continuation(system, np.zeros(2), "beta", (0.2, 1.6))
     found = events(branch)
 
@@ -115,20 +115,31 @@ def test_rotating_hopfield_has_a_hopf_point_at_beta_one():
 def test_perturbed_triangle_splits_into_generic_events():
     points = triangle()
     points[0] += 0.05 * np.array([0.6, 0.8])
-    system = models.diffusion(points, value=1.0)
-    x0 = bifurc.find_equilibrium(system, points.mean(axis=0), system.defaults)[0]
-    branch = bifurc.continuation(system, x0, "sigma", (0.55, 1.0), ds=0.005)
-    found = events(branch)
+    system = models.diffusion(points, value=0.62)
+    found = events_on_all_branches(system, (0.55, 0.9))
 
     values = sorted(sp.value for sp in found)
-    assert len(found) >= 2
+    assert len(values) >= 2
     assert min(np.diff(values)) > 1e-3
+    assert 0.6 < values[0] and values[-1] < 0.8
     for sp in found:
-        assert sp.label in ("LP", "BP")
+        assert sp.label == "LP"
         report = bifurc.structural_stability(system, [sp.value], rest_points=[sp.x])
         assert report.condition("hyperbolic").passed is False
         assert report.condition("generic").passed is True
         assert_fold_reference(system, sp)
+
+
+def events_on_all_branches(system, p_range):
+    """LP and BP of the branches through every rest point found at the defaults."""
+    report = bifurc.structural_stability(system, simulate=False)
+    found = []
+    for x in report.rest_points:
+        branch = bifurc.continuation(system, x, "sigma", p_range, ds=0.005)
+        for sp in events(branch):
+            if all(abs(sp.value - other.value) > 1e-6 for other in found):
+                found.append(sp)
+    return found
 
 
 def assert_fold_reference(system, special_point):
@@ -145,8 +156,11 @@ def assert_fold_reference(system, special_point):
 
 
 def test_bratu_fold_and_branch_point():
-    system = models.bratu()
-    branch = bifurc.continuation(system, np.zeros(2), "a", (-0.1, 0.5), max_steps=400)
+    # Start on the lower symmetric branch s = a e^s at a = 0.1; the upper
+    # branch returns to a = 0.1 at s = 3.577 after the fold and the BP.
+    low = scipy.optimize.brentq(lambda s: s - 0.1 * np.exp(s), 0.0, 1.0, xtol=1e-15)
+    system = models.bratu(a=0.1)
+    branch = bifurc.continuation(system, [low, low], "a", (0.1, 0.5))
     labels = {sp.label: sp.value for sp in events(branch)}
 
     assert labels["LP"] == pytest.approx(np.exp(-1), rel=RTOL)
@@ -154,7 +168,7 @@ def test_bratu_fold_and_branch_point():
 
 
 @pytest.mark.parametrize(
-    "name", ["fold", "pitchfork", "transcritical", "cusp", "hopfield", "diffusion"]
+    "name", [e.name for e in models.available() if e.name != "bratu2d"]
 )
 def test_registry_defaults_run(name):
     entry = models.get(name)

@@ -220,14 +220,23 @@ def _overlapping(boxes):
 def test_labels_of_crowded_special_points_do_not_overlap():
     system = bm.fold()
     x = np.linspace(-1.0, 1.0, 41)
-    special = [_special(lab, v, x0, 20) for lab, v, x0 in
-               [("LP", 0.0, 0.0), ("BP", 0.01, 0.02), ("H", 0.02, -0.01),
-                ("LP", 0.015, 0.05), ("BP", 0.0, -0.04)]]  # fmt: skip
+    # About ten pixels apart: closer than a label's size, farther than a marker.
+    spots = [("LP", 0.0, 0.0), ("BP", 0.03, 0.04), ("H", 0.06, -0.04),
+             ("LP", 0.045, 0.12), ("BP", 0.0, -0.1)]  # fmt: skip
+    special = [_special(label, v, x0, 20) for label, v, x0 in spots]
     branch = _branch(system, x**2, x, np.zeros(41), special)
     ax = plotting.plot_diagram(branch)
     boxes = _label_boxes(ax.figure)
     assert len(boxes) == 5
     assert not _overlapping(boxes)
+
+
+def test_points_at_one_place_share_a_label():
+    system = bm.fold()
+    x = np.linspace(-1.0, 1.0, 21)
+    special = [_special("BP", 0.0, 0.0, 10), _special("LP", 1e-9, 1e-8, 10)]
+    ax = plotting.plot_diagram(_branch(system, x**2, x, np.zeros(21), special))
+    assert [t.get_text() for t in ax.texts] == ["BP/LP"]
 
 
 # ----------------------------------------------------------------------

@@ -217,3 +217,13 @@ def test_bad_input_is_named():
         bifurc.structural_stability(system, graph=[(0, 1)])
     with pytest.raises(KeyError, match="no condition 'stable'"):
         bifurc.structural_stability(system).condition("stable")
+
+
+def test_rest_point_graph_of_the_two_well_passes_the_connection_check():
+    system = models.two_well()
+    graph = bifurc.rest_point_graph(system, [1.0])
+    report = bifurc.structural_stability(system, [1.0], graph=graph)
+
+    assert report.condition("no-saddle-connection").passed is True
+    assert "2 connections" in report.condition("no-saddle-connection").message
+    assert report.stable is True

@@ -163,20 +163,27 @@ def get(name):
 _FOLD_X0 = (0.7071067811865476,)
 _CUSP_X0 = (-1.1914878839,)
 
+# The lower symmetric rest point s = a e^s of Bratu's problem at a = 0.1 (the
+# range starts there: below it the upper branch runs off to infinity).
+_BRATU_X0 = (0.11183255915896297, 0.11183255915896297)
+
 # Default training points of the diffusion landscape: three points without
 # symmetry, so that every event is generic.
 _DIFFUSION_POINTS = ((-1.0, 0.0), (1.0, 0.0), (0.2, 1.3))
 # Near the single sink at sigma = 2 (the data's mean, pulled slightly).
 _DIFFUSION_X0 = (0.0666667, 0.4333333)
 
-# Default patterns of the modern Hopfield network (+/-1, four units).
+# Default patterns of the modern Hopfield network: +/-1 patterns in five
+# units with distinct overlaps (3, -1, 1), so that no symmetry makes an event
+# degenerate.
 _MODERN_PATTERNS = (
-    (1.0, 1.0, -1.0, -1.0),
-    (1.0, -1.0, 1.0, -1.0),
-    (-1.0, 1.0, 1.0, -1.0),
+    (1.0, 1.0, 1.0, 1.0, 1.0),
+    (1.0, 1.0, 1.0, 1.0, -1.0),
+    (1.0, 1.0, -1.0, -1.0, -1.0),
 )
-# At beta = 0 the only rest point is the patterns' mean.
-_MODERN_X0 = (1 / 3, 1 / 3, 1 / 3, -1.0)
+# The sink near the first pattern at beta = 4; followed down in beta it
+# vanishes in the fold (near beta = 1.05) where that memory is born.
+_MODERN_X0 = (1.0, 1.0, 0.9999999999241145, 0.9999999999241145, 0.9993256729388369)
 
 # The lowest minimum of the default interpolated energy at lam = 0, scale 2.
 _INTERPOLATION_X0 = (2.458383, 5.480795)
@@ -259,9 +266,9 @@ _ENTRIES = (
         summary="two-variable Bratu problem, fold at a = 1/e",
         builder=bratu,
         param="a",
-        p_range=(0.0, 0.5),
-        x0=None,
-        options={"a": 0.0},
+        p_range=(0.1, 0.5),
+        x0=_BRATU_X0,
+        options={"a": 0.1},
     ),
     ModelEntry(
         name="bratu2d",
@@ -283,12 +290,12 @@ _ENTRIES = (
     ),
     ModelEntry(
         name="modern-hopfield",
-        summary="modern Hopfield network, 3 patterns in 4-D",
+        summary="modern Hopfield network, 3 patterns in 5-D, gain beta",
         builder=modern_hopfield,
         param="beta",
-        p_range=(0.0, 4.0),
+        p_range=(4.0, 0.0),
         x0=_MODERN_X0,
-        options={"patterns": _MODERN_PATTERNS, "beta": 0.0},
+        options={"patterns": _MODERN_PATTERNS, "beta": 4.0},
     ),
     ModelEntry(
         name="diffusion",
