@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ TEXT_COLUMNS = (
     ("LU ms", 8),
     ("f_x ms", 7),
     ("ratio", 6),
+    ("LU/pt", 5),
     ("peak MB", 7),
     ("folds", 5),
 )
@@ -55,11 +57,14 @@ def blas_summary():
 
 
 def limit_threads(count):
-    """Limit BLAS threads in this process (needs threadpoolctl)."""
+    """Limit BLAS threads in this process, when threadpoolctl is installed."""
     try:
         import threadpoolctl
     except ImportError:
-        raise SystemExit("--threads with --in-process needs threadpoolctl") from None
+        print(
+            "threadpoolctl is not installed: BLAS threads not limited", file=sys.stderr
+        )
+        return
     threadpoolctl.threadpool_limits(count)
 
 
@@ -134,6 +139,12 @@ def special_text(rec):
     return "; ".join(parts) or "-"
 
 
+def _per_point(rec, counter):
+    """A work counter of the branch divided by its number of points."""
+    count = rec.get("counts", {}).get(counter)
+    return "-" if count is None else f"{count / max(rec['points'], 1):.2f}"
+
+
 def _folds_text(rec):
     expected = rec["expected_folds"]
     count = f"{rec['n_folds']}" if expected is None else f"{rec['n_folds']}/{expected}"
@@ -141,9 +152,11 @@ def _folds_text(rec):
 
 
 def _text_row(rec):
+    lead = f"{rec['case']:>20s} {rec['branch']:>11s} {rec['n']:6d}"
     if "error" in rec:
-        lead = f"{rec['case']:>20s} {rec['branch']:>11s} {rec['n']:6d}"
         return f"{lead}  FAILED: {rec['error']}"
+    if "skipped" in rec:
+        return f"{lead}  skipped: {rec['skipped']}"
     d = _derived(rec)
     cells = (
         rec["case"],
@@ -157,6 +170,7 @@ def _text_row(rec):
         f"{1e3 * rec['lu_cpu']:.3g}",
         f"{1e3 * rec['jac_cpu']:.3g}",
         f"{d['ratio']:.1f}",
+        _per_point(rec, "lu"),
         f"{rec['peak_rss_mb']:.0f}",
         _folds_text(rec),
     )
@@ -173,7 +187,7 @@ def text(records):
 
     lines += ["", "Special points (relative error of each fold in parentheses):"]
     for rec in records:
-        if "error" not in rec:
+        if "error" not in rec and "skipped" not in rec:
             lines.append(f"  {rec['case']} {rec['branch']} [{rec['status']}]: ")
             lines[-1] += special_text(rec)
     return "\n".join(lines)

@@ -8,6 +8,12 @@ rest points and connecting orbits.
 
 import logging
 
+from ._connections import (
+    Connection,
+    ConnectionCurve,
+    continue_connection,
+    find_connection,
+)
 from ._continuation import ContinuationOptions, continuation, stability
 from ._errors import (
     BifurcError,
@@ -23,6 +29,7 @@ from ._landscape import (
     find_rest_points,
     rest_point_graph,
 )
+from ._manifolds import ManifoldBranch, unstable_manifold_ends
 from ._newton import find_equilibrium
 from ._results import Branch, Diagram, SpecialPoint
 from ._sequence import Sequence, SequenceOptions, bifurcation_sequence
@@ -37,6 +44,12 @@ __version__ = "0.1.0"
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
+    "Connection",
+    "ConnectionCurve",
+    "ManifoldBranch",
+    "continue_connection",
+    "find_connection",
+    "unstable_manifold_ends",
     "Branch",
     "ContinuationOptions",
     "Diagram",

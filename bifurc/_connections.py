@@ -38,6 +38,7 @@ from ._manifolds import (
     integrate,
     make_event,
     newton_rest_point,
+    polish_rest_point,
     rest_point_data,
     sphere_directions,
 )
@@ -52,6 +53,12 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+# A rest point followed to a new parameter value may move this far (relative
+# to the distance between source and target) in one Newton solve; farther,
+# it is followed through the midpoint, at most _MAX_HALVINGS times.
+_MAX_SHIFT = 0.25
+_MAX_HALVINGS = 6
 
 # A root of the gap is accepted when the gap there is below this fraction of
 # the section size; a sign change across a jump of the gap (the orbit
@@ -71,6 +78,20 @@ _SLOW_FRACTION = 1e-3
 # around the end rest point whose exit ends a shot that missed the section.
 _DEPART_BOX = 0.05
 
+# Scans of the gap integrate with this relative tolerance at most: they only
+# look for sign changes and small gaps, which the final solves sharpen.
+_SCAN_RTOL = 1e-8
+
+# Shots on an unstable manifold of dimension > 1 are aimed by where the
+# linearised orbit is at distance _SPHERE_RADIUS and start at distance at
+# least _SPHERE_EPS (so that their strong components stay representable).
+_SPHERE_RADIUS = 0.1
+_SPHERE_EPS = 1e-3
+
+# Above this condition number of its eigenvectors, exponentials of a matrix
+# are taken by scipy's expm instead of the eigen-decomposition.
+_EIG_COND_LIMIT = 1e8
+
 # Linear tails added to an orbit advance by this many time constants of the
 # slowest eigenvalue per sample, for at most _TAIL_SAMPLES samples.
 _TAIL_STEP = 0.25
@@ -87,6 +108,17 @@ _BC_TOL = 1e-9
 # The error estimate solves again with end distances divided by this factor.
 _ERROR_FACTOR = 2.0
 
+# The shooting error estimate looks for the new zero of the gap within this
+# distance (relative to max(1, |value|)) of the old one, widened tenfold at
+# most _ERROR_WIDENINGS times.
+_ERROR_BRACKET = 1e-8
+_ERROR_WIDENINGS = 6
+
+# Above this ratio of largest to smallest real part of the eigenvalues at
+# the ends, solve_bvp's residual control on the fast components asks for
+# meshes of 1e4 nodes and more; the shooting result is kept instead.
+_COLLOCATION_STIFF_LIMIT = 1e4
+
 # During continuation, the end near the target is re-fitted when its
 # distance drifts beyond this multiple of eps.
 _TAIL_SLACK = 2.0
@@ -98,7 +130,7 @@ _DS_CUT = 0.5
 _MAX_JUMP = 4.0
 
 
-class _Unusable(Exception):
+class _UnusableError(Exception):
     """A rest point was lost or changed type while the parameter moved."""
 
 
@@ -176,7 +208,7 @@ class ConnectionOptions:
     refine: bool = True
     estimate_error: bool = True
     bvp_tol: float = 1e-8
-    max_nodes: int = 50000
+    max_nodes: int = 10000
     xtol: float = 1e-13
     verbose: int = 0
 
@@ -186,7 +218,9 @@ class ConnectionOptions:
             if not (np.isfinite(value) and 0 < value < 1):
                 raise InputError(f"{name} must lie in (0, 1), got {value!r}")
         if self.side not in ("auto", "forward", "backward"):
-            raise InputError(f"side must be 'auto', 'forward' or 'backward', got {self.side!r}")
+            raise InputError(
+                f"side must be 'auto', 'forward' or 'backward', got {self.side!r}"
+            )
         if self.branch not in (None, 1, -1):
             raise InputError(f"branch must be None, 1 or -1, got {self.branch!r}")
         if self.order not in (1, 2):
@@ -348,7 +382,7 @@ class ConnectionCurve:
         return len(self.values)
 
     def to_dataframe(self):
-        """One row per point: ``point, label, <param2>, <param>, T, residual, error``."""
+        """One row per point: point, label, both parameters, T, residual, error."""
         return pd.DataFrame(
             {
                 "point": np.arange(len(self)),
@@ -422,13 +456,7 @@ def _setup(system, source, target, param, params, options):
 
 
 def _rest_point(system, x, p, name, options, graphs):
-    x = system.check_state(x, name)
-    polished, converged, residual = newton_rest_point(system, x, p)
-    if not converged:
-        raise InputError(
-            f"{name} = {np.array2string(x, threshold=8)} is not near a rest point "
-            f"at the start parameters (Newton residual {residual:.3g})"
-        )
+    polished = polish_rest_point(system, x, p, name)
     data = rest_point_data(system, polished, p, order=options.order, graphs=graphs)
     if not data.hyperbolic:
         raise InputError(
@@ -458,32 +486,52 @@ def _check_dimensions(system, source, target, param):
         )
 
 
-def _rest_points_at(problem, value):
+def _rest_points_at(problem, value, halvings=0):
     """Source and target data at the free parameter `value` (cached).
 
     Newton's method starts from the rest points at the nearest value
-    already computed; bases are aligned with theirs.  Raises `_Unusable`
-    when a rest point is lost or changes its dimensions.
+    already computed, and bases are aligned with theirs.  When that fails,
+    the rest points are first followed to the midpoint (at most
+    `_MAX_HALVINGS` times).  Raises `_UnusableError` when a rest point is
+    lost or changes type.
     """
     value = float(value)
     if value in problem.cache:
         return problem.cache[value]
-    nearest = problem.cache[min(problem.cache, key=lambda v: abs(v - value))]
-    p = problem.p_at(value)
+    nearest = min(problem.cache, key=lambda v: abs(v - value))
+    try:
+        pair = _followed(problem, problem.cache[nearest], value)
+    except _UnusableError:
+        if halvings >= _MAX_HALVINGS:
+            raise
+        _rest_points_at(problem, 0.5 * (nearest + value), halvings + 1)
+        return _rest_points_at(problem, value, halvings + 1)
+    problem.cache[value] = pair
+    return pair
 
+
+def _followed(problem, previous, value):
+    """Newton's method from the rest-point pair `previous` at `value`."""
+    p = problem.p_at(value)
     pair = []
-    for old, graphs in zip(nearest, (("unstable",), ("stable",)), strict=True):
+    for old, graphs in zip(previous, (("unstable",), ("stable",)), strict=True):
         x, converged, _ = newton_rest_point(problem.system, old.x, p)
-        if not converged:
-            raise _Unusable(f"a rest point was lost at {problem.param} = {value:.10g}")
+        jumped = np.linalg.norm(x - old.x) > _MAX_SHIFT * problem.scale
+        if not converged or jumped:
+            raise _UnusableError(
+                f"a rest point was lost at {problem.param} = {value:.10g}"
+            )
+
         data = rest_point_data(
-            problem.system, x, p, order=problem.options.order, reference=old, graphs=graphs
-        )
+            problem.system, x, p, order=problem.options.order, reference=old,
+            graphs=graphs,
+        )  # fmt: skip
         if not data.hyperbolic or data.n_stable != old.n_stable:
-            raise _Unusable(f"a rest point changed type at {problem.param} = {value:.10g}")
+            raise _UnusableError(
+                f"a rest point changed type at {problem.param} = {value:.10g}"
+            )
         pair.append(data)
-    problem.cache[value] = tuple(pair)
-    return problem.cache[value]
+    return tuple(pair)
 
 
 # ----------------------------------------------------------------------
@@ -511,7 +559,7 @@ def _oriented(pair, sign):
     return target.reversed(), source.reversed()
 
 
-def _shoot(problem, value, direction, sign):
+def _shoot(problem, value, direction, sign, coarse=False):
     """Shoot from the start's local manifold in `direction` at parameter `value`.
 
     The gap is ``z_u - h(z_s)`` in the end rest point's coordinates (for the
@@ -520,18 +568,22 @@ def _shoot(problem, value, direction, sign):
     is measured where it comes closest in that norm.  The gap is zero
     exactly when the orbit lies on the end's local manifold (to second
     order in the section size), so its zero in the parameter is the
-    connection (a Lin's-method-style gap on a section).
+    connection (a Lin's-method-style gap on a section).  With `coarse`,
+    integration tolerances are loosened to `_SCAN_RTOL` (for scans, where
+    only the sign and rough size of the gap matter).
     """
     start, end = _oriented(_rest_points_at(problem, value), sign)
     p = problem.p_at(value)
-    x0 = start.unstable_point(problem.options.shoot_eps * problem.scale * direction)
+    x0 = start.unstable_point(_start_coordinates(problem, start, direction))
     delta = problem.options.section * problem.scale
     events = _shot_events(problem, p, end, delta, x0, sign)
 
+    rtol, atol = problem.options.rtol, problem.options.atol
+    if coarse:
+        rtol, atol = max(rtol, _SCAN_RTOL), max(atol, _SCAN_RTOL * 1e-3 * problem.scale)
     sol = integrate(
         problem.system, x0, p, _time_limit(problem, start, end),
-        method=problem.method, rtol=problem.options.rtol,
-        atol=problem.options.atol, events=events, sign=sign,
+        method=problem.method, rtol=rtol, atol=atol, events=events, sign=sign,
     )  # fmt: skip
     entered = bool(sol.t_events[0].size)
     if entered:
@@ -539,6 +591,43 @@ def _shoot(problem, value, direction, sign):
     else:
         gap = _closest_gap(end, sol.y)
     return _Shot(value, gap, sol.t, sol.y.T, entered, sign, direction)
+
+
+def _start_coordinates(problem, start, direction):
+    """Unstable coordinates of a shot's first point for a unit `direction`.
+
+    On a one-dimensional manifold: ``shoot_eps * direction``.  On a larger
+    one, `direction` says where the linearised orbit is at the distance
+    `_SPHERE_RADIUS`; it is flowed back by the linear flow to distance
+    ``max(shoot_eps, _SPHERE_EPS)``.  Orbits then spread evenly over the
+    sphere of directions instead of crowding along the strong unstable
+    direction, so that orbits leaving along a weak direction are sampled.
+    """
+    eps = problem.options.shoot_eps * problem.scale
+    if start.n_unstable == 1:
+        return eps * direction
+    eps = max(eps, _SPHERE_EPS * problem.scale)
+    flow = _linear_flow(-start.unstable_block)
+    far = _SPHERE_RADIUS * problem.scale * direction
+
+    def excess(time):
+        return np.log(np.linalg.norm(flow(time) @ far) / eps)
+
+    slowest = np.min(start.eigenvalues.real[start.eigenvalues.real > 0])
+    late = 2 * np.log(_SPHERE_RADIUS / _SPHERE_EPS) / slowest
+    while excess(late) > 0:
+        late *= 2
+    time = brentq(excess, 0.0, late, xtol=1e-12 * late)
+    return flow(time) @ far
+
+
+def _linear_flow(matrix):
+    """``t -> expm(matrix t)``, by eigenvectors when they are well conditioned."""
+    values, vectors = np.linalg.eig(matrix)
+    if np.linalg.cond(vectors) > _EIG_COND_LIMIT:
+        return lambda time: la.expm(matrix * time)
+    inverse = np.linalg.inv(vectors)
+    return lambda time: ((vectors * np.exp(values * time)) @ inverse).real
 
 
 def _shot_events(problem, p, end, delta, x0, sign):
@@ -561,6 +650,7 @@ def _shot_events(problem, p, end, delta, x0, sign):
     center, half_width = escape_box(
         problem.system, None, np.vstack([problem.source.x, problem.target.x])
     )
+
     def departed(_, x):
         z = end.coordinates @ (x - end.x)
         return max(np.linalg.norm(z[:d]), np.linalg.norm(z[d:])) - far
@@ -622,9 +712,13 @@ def _bracket(problem, bracket):
     try:
         low, high = sorted(float(b) for b in bracket)
     except (TypeError, ValueError):
-        raise InputError(f"bracket must be a pair of numbers, got {bracket!r}") from None
+        raise InputError(
+            f"bracket must be a pair of numbers, got {bracket!r}"
+        ) from None
     if not (np.isfinite(low) and np.isfinite(high) and low < high):
-        raise InputError(f"bracket must be two distinct finite numbers, got {bracket!r}")
+        raise InputError(
+            f"bracket must be two distinct finite numbers, got {bracket!r}"
+        )
     return low, high
 
 
@@ -660,7 +754,9 @@ def _no_root_message(problem, bracket, sign):
 
 def _scalar_search(problem, sign, bracket):
     """Roots of the scalar gap along each branch, at the bracket ends then a scan."""
-    branches = (1.0, -1.0) if problem.options.branch is None else (problem.options.branch,)
+    branches = (
+        (1.0, -1.0) if problem.options.branch is None else (problem.options.branch,)
+    )
     for grid in (np.array(bracket), np.linspace(*bracket, problem.options.n_scan)):
         shots = []
         for branch in branches:
@@ -670,16 +766,16 @@ def _scalar_search(problem, sign, bracket):
     return []
 
 
-def _scalar_gap(problem, value, direction, sign):
+def _scalar_gap(problem, value, direction, sign, coarse=False):
     try:
-        return float(_shoot(problem, value, direction, sign).gap[0])
-    except _Unusable:
+        return float(_shoot(problem, value, direction, sign, coarse).gap[0])
+    except _UnusableError:
         return np.nan
 
 
 def _roots_on_grid(problem, sign, direction, grid):
     """Brent's method on every sign change of the gap between grid points."""
-    gaps = [_scalar_gap(problem, value, direction, sign) for value in grid]
+    gaps = [_scalar_gap(problem, value, direction, sign, True) for value in grid]
     delta = problem.options.section * problem.scale
     shots = []
     for (a, gap_a), (b, gap_b) in itertools.pairwise(zip(grid, gaps, strict=True)):
@@ -697,14 +793,16 @@ def _brent(problem, sign, direction, a, b):
     def gap(value):
         result = _scalar_gap(problem, value, direction, sign)
         if not np.isfinite(result):
-            raise _Unusable(f"the gap is undefined at {problem.param} = {value:.10g}")
+            raise _UnusableError(
+                f"the gap is undefined at {problem.param} = {value:.10g}"
+            )
         return result
 
     xtol = problem.options.xtol * max(1.0, abs(a), abs(b))
     try:
         value = brentq(gap, a, b, xtol=xtol, rtol=4 * np.finfo(float).eps)
         return _shoot(problem, value, direction, sign)
-    except _Unusable as exc:
+    except _UnusableError as exc:
         logger.debug("root between %g and %g abandoned: %s", a, b, exc)
         return None
 
@@ -720,8 +818,10 @@ def _sphere_search(problem, sign, bracket):
     start, _ = _oriented((problem.source, problem.target), sign)
     best = None
     for value in np.linspace(*bracket, problem.options.n_scan):
-        for direction in sphere_directions(start.n_unstable, problem.options.n_directions):
-            shot = _try_shot(problem, value, direction, sign)
+        for direction in sphere_directions(
+            start.n_unstable, problem.options.n_directions
+        ):
+            shot = _try_shot(problem, value, direction, sign, coarse=True)
             if shot is not None and (best is None or _size(shot) < _size(best)):
                 best = shot
     if best is None:
@@ -735,10 +835,10 @@ def _sphere_search(problem, sign, bracket):
     return []
 
 
-def _try_shot(problem, value, direction, sign):
+def _try_shot(problem, value, direction, sign, coarse=False):
     try:
-        return _shoot(problem, value, direction, sign)
-    except _Unusable:
+        return _shoot(problem, value, direction, sign, coarse)
+    except _UnusableError:
         return None
 
 
@@ -759,7 +859,9 @@ def _solve_on_sphere(problem, sign, best):
         return np.full(len(u), 1e3) if shot is None else shot.gap / problem.scale
 
     guess = np.append(np.zeros(complement.shape[1]), best.value)
-    solution = root(residual, guess, method="hybr", options={"xtol": problem.options.xtol})
+    solution = root(
+        residual, guess, method="hybr", options={"xtol": problem.options.xtol}
+    )
     direction, value = unpack(solution.x)
     return _try_shot(problem, value, direction, sign)
 
@@ -830,7 +932,9 @@ class _Boundary:
             self.references[0].n_unstable,
             self.references[1].n_stable,
         ):
-            raise _Unusable("a rest point changed type during the boundary-value solve")
+            raise _UnusableError(
+                "a rest point changed type during the boundary-value solve"
+            )
         return p, source, target
 
     def bc(self, ya, yb, params):
@@ -903,7 +1007,9 @@ def _fit_ends(t, x, source, target, eps):
 
 
 def _fit_start(t, x, source, eps):
-    radius = np.linalg.norm(source.coordinates[source.n_stable :] @ (x - source.x).T, axis=0)
+    radius = np.linalg.norm(
+        source.coordinates[source.n_stable :] @ (x - source.x).T, axis=0
+    )
     if radius[0] < eps:
         first = int(np.argmax(radius >= eps)) if np.any(radius >= eps) else 0
         return t[first:], x[first:]
@@ -916,7 +1022,9 @@ def _fit_start(t, x, source, eps):
 
 
 def _fit_finish(t, x, target, eps):
-    radius = np.linalg.norm(target.coordinates[: target.n_stable] @ (x - target.x).T, axis=0)
+    radius = np.linalg.norm(
+        target.coordinates[: target.n_stable] @ (x - target.x).T, axis=0
+    )
     if radius[-1] < eps:
         last = int(np.argmax(radius < eps))
         return t[: last + 1], x[: last + 1]
@@ -965,7 +1073,7 @@ def _solve(boundary, t, x, params, options):
             max_nodes=options.max_nodes,
             bc_tol=_BC_TOL * boundary.eps,
         )
-    except _Unusable as exc:
+    except _UnusableError as exc:
         return None, str(exc)
     if solution.status != 0:
         return None, (
@@ -1004,7 +1112,9 @@ def _refine(problem, shot):
         return coarse, None, message
 
     finer = eps / _ERROR_FACTOR
-    t, x = _fit_ends(coarse.solution.x, coarse.solution.y.T, coarse.source, coarse.target, finer)
+    t, x = _fit_ends(
+        coarse.solution.x, coarse.solution.y.T, coarse.source, coarse.target, finer
+    )
     fine, message = _refine_once(
         problem, coarse.source, coarse.target, t, x, coarse.value, finer
     )
@@ -1105,8 +1215,16 @@ def find_connection(
     ids = {"source_id": source_id, "target_id": target_id}
     if shot is None:
         return _empty_connection(problem, Status.NO_CONNECTION, message, ids)
-    if not options.refine:
-        return _shot_connection(problem, shot, Status.SUCCESS, message, ids)
+    ratio = _stiffness(problem)
+    if not options.refine or ratio > _COLLOCATION_STIFF_LIMIT:
+        if options.refine:
+            message += (
+                f"; stiffness ratio {ratio:.2g} exceeds "
+                f"{_COLLOCATION_STIFF_LIMIT:.0g}, where collocation needs "
+                "impractically fine meshes: value from shooting"
+            )
+        error = _shooting_error(problem, shot) if options.estimate_error else np.nan
+        return _shot_connection(problem, shot, Status.SUCCESS, message, ids, error)
 
     fine, coarse, bvp_message = _refine(problem, shot)
     if fine is None:
@@ -1142,7 +1260,34 @@ def _empty_connection(problem, status, message, ids):
     )
 
 
-def _shot_connection(problem, shot, status, message, ids):
+def _stiffness(problem):
+    """Largest over smallest absolute real part of the eigenvalues at both ends."""
+    real = np.abs(
+        np.concatenate([problem.source.eigenvalues, problem.target.eigenvalues]).real
+    )
+    return float(real.max() / real.min())
+
+
+def _shooting_error(problem, shot):
+    """Change of the shooting value when section and start distance are halved."""
+    options = dataclasses.replace(
+        problem.options,
+        section=problem.options.section / _ERROR_FACTOR,
+        shoot_eps=problem.options.shoot_eps / _ERROR_FACTOR,
+    )
+    finer = dataclasses.replace(problem, options=options, cache=dict(problem.cache))
+    width = _ERROR_BRACKET * max(1.0, abs(shot.value))
+    for _ in range(_ERROR_WIDENINGS):
+        low, high = shot.value - width, shot.value + width
+        gaps = [_scalar_gap(finer, v, shot.direction, shot.sign) for v in (low, high)]
+        if gaps[0] * gaps[1] < 0:
+            new = _brent(finer, shot.sign, shot.direction, low, high)
+            return np.nan if new is None else abs(new.value - shot.value)
+        width *= 10
+    return np.nan
+
+
+def _shot_connection(problem, shot, status, message, ids, error=np.nan):
     source, target = _rest_points_at(problem, shot.value)
     t, x = _forward(shot)
     return dataclasses.replace(
@@ -1157,6 +1302,7 @@ def _shot_connection(problem, shot, status, message, ids):
         target_eigenvalues=target.eigenvalues,
         gap=float(np.linalg.norm(shot.gap)),
         shooting_value=shot.value,
+        error=error,
         T=float(t[-1] - t[0]),
         data={"side": "forward" if shot.sign > 0 else "backward"},
     )
@@ -1248,6 +1394,14 @@ def continue_connection(
     ConnectionCurve
         Points ordered by increasing `param2` at the start.
 
+    Raises
+    ------
+    InputError
+        For a connection that was not refined, or bad steps or range.
+    NotImplementedError
+        For a stiff connection (see `find_connection`), which was located
+        by shooting alone.
+
     Notes
     -----
     Each step solves the boundary-value problem of `find_connection` with
@@ -1292,7 +1446,9 @@ def _range(p_range, start, name):
     try:
         low, high = sorted(float(v) for v in p_range)
     except (TypeError, ValueError):
-        raise InputError(f"p_range must be a pair of numbers, got {p_range!r}") from None
+        raise InputError(
+            f"p_range must be a pair of numbers, got {p_range!r}"
+        ) from None
     if not low <= start <= high:
         raise InputError(
             f"the connection's {name} = {start:.6g} lies outside p_range {p_range!r}"
@@ -1302,7 +1458,10 @@ def _range(p_range, start, name):
 
 def _continuation_start(connection, param2, options):
     """The problem with two free parameters, and the connection as its first point."""
-    if not isinstance(connection, Connection) or connection.status is not Status.SUCCESS:
+    if (
+        not isinstance(connection, Connection)
+        or connection.status is not Status.SUCCESS
+    ):
         raise InputError(
             "connection must be a Connection with status SUCCESS (located and refined)"
         )
@@ -1312,13 +1471,22 @@ def _continuation_start(connection, param2, options):
     index2 = system.param_index(param2)
     index = system.param_index(connection.param)
     if index2 == index:
-        raise InputError(f"param2 must differ from the connection's parameter {param2!r}")
+        raise InputError(
+            f"param2 must differ from the connection's parameter {param2!r}"
+        )
 
     problem = _setup(
         system, connection.source, connection.target, connection.param,
         dict(zip(system.parameters, connection.p, strict=True)), options,
     )  # fmt: skip
     problem = dataclasses.replace(problem, p0=np.array(connection.p))
+    if _stiffness(problem) > _COLLOCATION_STIFF_LIMIT:
+        raise NotImplementedError(
+            f"continuing a connection whose stiffness ratio {_stiffness(problem):.2g} "
+            f"exceeds {_COLLOCATION_STIFF_LIMIT:.0g} is not supported: collocation "
+            "would need impractically fine meshes; locate it with find_connection "
+            "at each value of the second parameter instead"
+        )
     values = np.array([connection.p[index], connection.p[index2]])
     boundary = _boundary(
         problem, problem.source, problem.target, connection.eps, (index, index2),
@@ -1345,9 +1513,15 @@ def _walk(problem, start, sign, settings):
         if new is None:
             ds *= _DS_CUT
             if ds < ds_min:
-                return points, Status.STEP_TOO_SMALL, f"{message}; {Status.STEP_TOO_SMALL.text}"
+                return (
+                    points,
+                    Status.STEP_TOO_SMALL,
+                    f"{message}; {Status.STEP_TOO_SMALL.text}",
+                )
             continue
-        tangent = (new.values - point.values) / np.linalg.norm(new.values - point.values)
+        tangent = (new.values - point.values) / np.linalg.norm(
+            new.values - point.values
+        )
         points.append(new)
         point = new
         if at_bound:
@@ -1360,7 +1534,9 @@ def _step(problem, point, predictor, tangent, ds):
     """Correct the predictor; returns ``(point or None, message)``."""
     old = point.refined
     boundary = dataclasses.replace(
-        old.boundary, references=(old.source, old.target), arclength=(tangent, predictor)
+        old.boundary,
+        references=(old.source, old.target),
+        arclength=(tangent, predictor),
     )
     t, x = point.connection.t, point.connection.x
     params = _params(predictor[0], old.source, old.target, extra=[predictor[1]])
@@ -1374,15 +1550,28 @@ def _step(problem, point, predictor, tangent, ds):
     refined = _refit(problem, boundary, solution, values)
     if refined is None:
         return None, "the refit of the truncation failed"
-    connection = _curve_connection(problem, point.connection, refined)
+    error = _point_error(problem, refined) if problem.options.estimate_error else np.nan
+    connection = _curve_connection(point.connection, refined, error)
+    _log(problem.options, "HET at %s = %.12g, %s", problem.param, values[0], values)
     return _CurvePoint(values, refined, connection), ""
+
+
+def _point_error(problem, refined):
+    """Change of the located value when eps is halved (NaN on failure)."""
+    solution, finer = refined.solution, refined.boundary.eps / _ERROR_FACTOR
+    t, x = _fit_ends(solution.x, solution.y.T, refined.source, refined.target, finer)
+    boundary = dataclasses.replace(
+        refined.boundary, eps=finer, references=(refined.source, refined.target)
+    )
+    again, _ = _solve(boundary, t, x, solution.p, problem.options)
+    return np.nan if again is None else abs(float(again.p[0]) - refined.value)
 
 
 def _refit(problem, boundary, solution, values):
     """Check the end near the target; re-fit it to eps and re-solve if it drifted."""
     try:
         p, source, target = boundary.ends(solution.p)
-    except _Unusable:
+    except _UnusableError:
         return None
     refined = _Refined(solution, boundary, source, target, float(values[0]))
     end = target.split(solution.y[:, -1])[0]
@@ -1398,7 +1587,7 @@ def _refit(problem, boundary, solution, values):
     return _Refined(again, retry, source, target, float(again.p[0]))
 
 
-def _curve_connection(problem, template, refined):
+def _curve_connection(template, refined, error):
     solution = refined.solution
     return dataclasses.replace(
         template,
@@ -1411,7 +1600,7 @@ def _curve_connection(problem, template, refined):
         orbit=_Orbit(solution.sol),
         source_eigenvalues=refined.source.eigenvalues,
         target_eigenvalues=refined.target.eigenvalues,
-        error=np.nan,
+        error=error,
         residual=float(np.max(solution.rms_residuals)),
         gap=np.nan,
         shooting_value=np.nan,

@@ -48,12 +48,13 @@ __all__ = ["ContinuationOptions", "continuation", "stability"]
 
 logger = logging.getLogger(__name__)
 
-# Full eigenvalues at every point up to these sizes; above them the inertia
-# (symmetric) or the few rightmost eigenvalues (general) are cheaper than the
-# factorisation itself (measured: eigvals costs 20 LU factorisations at
-# n = 100, eigvalsh 7).
+# Full eigenvalues at every point up to these sizes.  Symmetric systems above
+# it use the inertia (eigvalsh costs 7 LU factorisations at n = 100, the
+# inertia one).  For general dense matrices ARPACK's rightmost eigenvalues
+# were measured no faster than all of them (LAPACK) up to n = 500, where
+# both cost about 25 LU factorisations; above this size Arnoldi is used.
 _FULL_EIG_MAX_SYMMETRIC = 64
-_FULL_EIG_MAX_GENERAL = 50
+_FULL_EIG_MAX_GENERAL = 600
 
 # Hopf location needs all eigenvalues near the crossing; up to this size a
 # dense eigensolver is used, above it shift-invert Arnoldi.
@@ -65,9 +66,6 @@ _ITERATION_FACTORS = (2.0, 2.0, 2.0, 2.0, 2.0, 1.5, 1.2, 1.0, 1.0, 0.8)
 # ... bounded so that one step never more than doubles or halves the next.
 _GROW_MAX, _SHRINK = 2.0, 0.5
 
-# A factorisation formed within this weighted distance of the converged point
-# is as good as a new one for the tangent and the tests.
-_REUSE_DISTANCE = 1e-11
 
 # The corrector of located points is run to this (weighted) tolerance, or to
 # the looser one where the bordered matrix is too close to singular (next to
@@ -82,6 +80,9 @@ _SINGULAR_TANGENT = 1e10
 
 # Relative size below which a singular value of [f_x, f_p] counts as zero.
 _RANK_RTOL = 1e-8
+
+# Dense systems up to this size get the start tangent from an SVD.
+_SVD_START_MAX = 400
 
 # Distance of the probe point used to tell an isolated singular start from a
 # Jacobian singular everywhere (relative to the size of the start point).
@@ -98,9 +99,11 @@ _DIRECTIONS = ("both", "forward", "backward")
 _STABILITY_MODES = ("auto", "eigenvalues", "inertia", "arnoldi", "none")
 _LABELS = ("LP", "BP", "H")
 
-# Run statuses from the most to the least serious, to summarise two halves.
+# Run statuses from the most to the least serious, to summarise two halves
+# or several branches; any other status ranks with FAILED.
 _SEVERITY = (
     Status.INTERRUPTED,
+    Status.FAILED,
     Status.USER_ERROR,
     Status.NON_FINITE,
     Status.DEGENERATE,
@@ -110,6 +113,11 @@ _SEVERITY = (
     Status.REACHED_BOUND,
     Status.SUCCESS,
 )
+
+
+def severity(status):
+    """Rank of a status, 0 for the most serious (see `_SEVERITY`)."""
+    return _SEVERITY.index(status) if status in _SEVERITY else 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,6 +199,7 @@ def _positive(name, value):
     value = float(value)
     if not (math.isfinite(value) and value > 0):
         raise InputError(f"{name} must be a positive finite number, got {value!r}")
+
     return value
 
 
@@ -198,6 +207,7 @@ def _check_steps(options):
     ds = float(options.ds)
     if ds == 0 or not math.isfinite(ds):
         raise InputError(f"ds must be a nonzero finite number, got ds = {options.ds!r}")
+
     for name in ("ds_min", "ds_max", "newton_tol", "locate_tol"):
         _positive(name, getattr(options, name))
     if not options.ds_min <= abs(ds) <= options.ds_max:
@@ -205,6 +215,7 @@ def _check_steps(options):
             f"the step sizes must satisfy ds_min <= |ds| <= ds_max, got "
             f"ds_min = {options.ds_min}, ds = {ds}, ds_max = {options.ds_max}"
         )
+
     if not 0 < options.target_angle <= options.max_angle < math.pi / 2:
         raise InputError(
             "angles must satisfy 0 < target_angle <= max_angle < pi/2, got "
@@ -217,20 +228,24 @@ def _check_choices(options):
         raise InputError(
             f"direction must be one of {_DIRECTIONS}, got {options.direction!r}"
         )
+
     if options.stability not in _STABILITY_MODES:
         raise InputError(
             f"stability must be one of {_STABILITY_MODES}, got {options.stability!r}"
         )
     detect = (options.detect,) if isinstance(options.detect, str) else options.detect
     unknown = [label for label in detect if label not in _LABELS]
+
     if unknown:
         raise InputError(f"detect may contain only {_LABELS}, got {unknown}")
     object.__setattr__(options, "detect", tuple(detect))
     scale = options.state_scale
+
     if isinstance(scale, str) and scale != "auto":
         raise InputError(
             f"state_scale must be 'auto' or positive numbers, got {scale!r}"
         )
+
     if not isinstance(scale, str):
         values = np.asarray(scale, dtype=float).reshape(-1)
         if values.size == 0 or not np.all(np.isfinite(values) & (values > 0)):
@@ -243,6 +258,7 @@ def _check_counts(options):
         value = getattr(options, name)
         if not isinstance(value, int | np.integer) or value < 1:
             raise InputError(f"{name} must be a positive integer, got {value!r}")
+
     if options.max_subdivisions < 0:
         raise InputError(
             f"max_subdivisions must be >= 0, got {options.max_subdivisions!r}"
@@ -257,6 +273,7 @@ def make_options(options=None, **knobs):
             f"options must be a ContinuationOptions, got {type(base).__name__}"
         )
     changes = {key: value for key, value in knobs.items() if value is not None}
+
     return dataclasses.replace(base, **changes) if changes else base
 
 
@@ -289,6 +306,7 @@ class _Point:
         self.s = 0.0
         self.n_unstable, self.eigenvalues = -1, None
         self.values = ()
+
         self.chord = True
 
     @property
@@ -312,9 +330,11 @@ class _Point:
             self.weights,
             self.jac,
         )
+
         other.n_unstable, other.eigenvalues = self.n_unstable, self.eigenvalues
         other.chord = self.chord
         other.values = self.problem.test_values(other)
+
         return other
 
     def all_eigenvalues(self, near=None):
@@ -339,10 +359,12 @@ class _Stability:
                     "or a symmetrizer); use 'eigenvalues' or 'arnoldi'"
                 )
             return mode
+
         if self.symmetric:
             small = system.n <= _FULL_EIG_MAX_SYMMETRIC and not system.sparse
             return "eigenvalues" if small else "inertia"
         small = system.n <= _FULL_EIG_MAX_GENERAL and not system.sparse
+
         return "eigenvalues" if small else "arnoldi"
 
     @property
@@ -354,13 +376,16 @@ class _Stability:
         if self.mode == "none":
             return -1, None
         matrix = jac
+
         if self.system.symmetrizer is not None:
             matrix = ev.call(self.system.symmetrizer, y, "the symmetrizer")
         if self.mode == "inertia":
             return inertia(matrix)[0], np.empty(0)
+
         if self.mode == "arnoldi":
             return self._rightmost(matrix)
         values = _dense_eigenvalues(matrix, self.symmetric)
+
         return int(np.count_nonzero(values.real > 0)), values
 
     def _rightmost(self, matrix):
@@ -377,6 +402,7 @@ def _dense_eigenvalues(matrix, symmetric):
     dense = matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)
     if symmetric:
         return scipy.linalg.eigvalsh(dense, check_finite=False)
+
     return scipy.linalg.eigvals(dense, check_finite=False)
 
 
@@ -394,6 +420,7 @@ class _Problem:
         self.p_fixed = system.parameter_vector(params)
         self.lo, self.hi = _check_range(p_range)
         self.p0 = self._start_value(p0)
+
         self.p_fixed[self.k] = self.p0
         self.n = system.n
         self.scale = _check_scale(options.state_scale, system)
@@ -410,14 +437,17 @@ class _Problem:
             value = float(value)
         except (TypeError, ValueError):
             raise InputError(f"p0 must be a number, got {p0!r}") from None
+
         if not math.isfinite(value):
             raise InputError(f"p0 must be finite, got {self.param} = {value}")
         width = _BOUND_RTOL * max(1.0, abs(self.lo), abs(self.hi))
+
         if not self.lo - width <= value <= self.hi + width:
             raise InputError(
                 f"the start value {self.param} = {value:g} is outside the range "
                 f"[{self.lo:g}, {self.hi:g}]; pass p0 inside it or widen p_range"
             )
+
         return min(max(value, self.lo), self.hi)
 
     def move_start(self, value):
@@ -432,6 +462,7 @@ class _Problem:
         weights = np.empty(self.n + 1)
         weights[:-1] = 1.0 / (self.n * np.maximum(sigma, 1.0) ** 2)
         weights[-1] = 1.0
+
         return weights
 
     def make_point(self, y, row, lu=None, tangent=None, fallback=None):
@@ -454,11 +485,13 @@ class _Problem:
         ev, jac = self.evaluator, None
         if lu is None or self.stability.needs_jacobian:
             jac, fp = ev.jacobian(y)
+
         if lu is None:
             lu = ev.factor(jac, fp, row)
         weights = self.weights(y)
         z = ev.tangent(lu) if tangent is None else tangent
         norm = math.sqrt(weights @ (z * z))
+
         if not math.isfinite(norm) or norm == 0:
             if fallback is None:
                 raise StepError(
@@ -470,6 +503,7 @@ class _Problem:
         point = _Point(self, y, z / norm, lu, row, weights, jac)
         point.n_unstable, point.eigenvalues = self.stability.evaluate(ev, y, jac)
         point.values = self.test_values(point)
+
         return point
 
     def test_values(self, point):
@@ -487,6 +521,7 @@ class _Problem:
         row = right.row
         fraction = sigma / length
         between = (1 - fraction) * left.tangent + fraction * right.tangent
+
         if sigma == 0:
             return self.make_point(left.y, row, fallback=between)
 
@@ -498,20 +533,23 @@ class _Problem:
             length,
             fraction,
         )
+
         fix = self._locate_correct(guess, left, row, sigma, length, anchor_lu)
         if fix is None:
             # The predictor sits on a branch point to rounding error.
             return self.make_point(guess, row, fallback=between)
+
         return self.make_point(fix.y, row, fix.lu, fallback=between)
 
     def _locate_correct(self, guess, left, row, sigma, length, anchor_lu):
-        """Correct a located point: chord with the left end's factorisation
-        first, then Newton to the tight and to the loose tolerance."""
-        attempts = [(anchor_lu, True, _LOCATE_NEWTON_TOL)] if anchor_lu else []
-        attempts += [
-            (None, False, _LOCATE_NEWTON_TOL),
-            (None, False, _LOCATE_LOOSE_TOL),
-        ]
+        """Correct a located point: Newton; where rounding errors stop it next
+        to a branch point, a chord iteration with the left end's
+        factorisation (which does not amplify them); then Newton to a looser
+        tolerance."""
+        attempts = [(None, False, _LOCATE_NEWTON_TOL)]
+        attempts += [(anchor_lu, True, _LOCATE_NEWTON_TOL)] if anchor_lu else []
+        attempts += [(None, False, _LOCATE_LOOSE_TOL)]
+
         for lu, chord, tol in attempts:
             try:
                 return correct(
@@ -527,11 +565,13 @@ class _Problem:
                     reuse=tol,
                     reach=length,
                     chord=chord,
+                    polish=False,
                 )
             except StepError as failure:
                 if failure.kind == "singular":
                     return None
                 last = failure
+
         raise last
 
     def all_eigenvalues(self, point, near=None):
@@ -540,9 +580,11 @@ class _Problem:
         jac = point.jac if point.jac is not None else ev.jacobian(point.y)[0]
         if self.n <= _DENSE_EIG_MAX:
             return _dense_eigenvalues(jac, False)
+
         if near is None:
             return rightmost_eigenvalues(jac, min(self.options.n_eigenvalues, self.n))
         k = min(6, self.n - 2)
+
         return spla.eigs(jac, k=k, sigma=near, return_eigenvectors=False)
 
 
@@ -553,6 +595,7 @@ def _hermite(y0, d0, y1, d1, length, fraction):
     h10 = t * (1 - t) ** 2
     h01 = t * t * (3 - 2 * t)
     h11 = t * t * (t - 1)
+
     return h00 * y0 + h10 * length * d0 + h01 * y1 + h11 * length * d1
 
 
@@ -563,10 +606,12 @@ def _check_range(p_range):
         raise InputError(
             f"p_range must be two numbers (a, b), got {p_range!r}"
         ) from None
+
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo == hi:
         raise InputError(
             f"p_range must be two distinct finite numbers, got {p_range!r}"
         )
+
     return min(lo, hi), max(lo, hi)
 
 
@@ -574,12 +619,14 @@ def _check_scale(scale, system):
     if isinstance(scale, str):
         return None
     values = np.asarray(scale, dtype=float)
+
     if values.size == 1:
         values = np.full(system.n, values.item())
     if values.shape != (system.n,):
         raise InputError(
             f"state_scale needs one value per variable ({system.n}), got {values.size}"
         )
+
     return values
 
 
@@ -600,16 +647,17 @@ def _start_point(problem, x0):
     x = _corrected_start(problem, x0)
     correction = float(np.max(np.abs(x - x0), initial=0.0))
     y = np.append(x, problem.p0)
-    tangent, lu, row = _start_tangent(problem, y)
+    tangent, regular = _start_tangent(problem, y)
+
     if tangent is None:
         return None, correction
 
     tangent = _increasing(tangent)
     weights = problem.weights(y)
     row = weights * tangent / math.sqrt(weights @ (tangent * tangent))
-    singular = lu is None
-    point = problem.make_point(y, row, tangent=tangent if singular else None)
-    point.chord = not singular
+    point = problem.make_point(y, row, tangent=None if regular else tangent)
+    point.chord = regular
+
     return point, correction
 
 
@@ -624,9 +672,13 @@ def _corrected_start(problem, x0):
     """Newton from x0 at the start parameter; raise if it cannot converge."""
     system, p = problem.system, problem.p_fixed
     value, _ = system.check_call(x0, p)
-    x, converged, residual = newton_fixed(
-        problem.evaluator, x0, problem.p0, tol=problem.options.newton_tol
-    )
+    try:
+        x, converged, residual = newton_fixed(
+            problem.evaluator, x0, problem.p0, tol=problem.options.newton_tol
+        )
+    except StepError as failure:
+        raise InputError(f"the start point cannot be used: {failure}") from failure
+
     if not converged:
         raise ConvergenceError(
             f"x0 is not a rest point at {problem.param} = {problem.p0:g} "
@@ -636,19 +688,36 @@ def _corrected_start(problem, x0):
             x=x,
             residual=residual,
         )
+
     return x
 
 
 def _start_tangent(problem, y):
-    """Tangent at the start: ``(tangent, lu, row)``; tangent None if degenerate."""
+    """Tangent at the start and whether [f_x, f_p] has full rank there.
+
+    Returns ``(tangent, regular)``; the tangent is None when the rest points
+    are not isolated.
+
+    Small dense systems read the null space of [f_x, f_p] from its singular
+    value decomposition; others try bordered solves with the parameter
+    direction and a fixed random row, and count a nearly singular bordered
+    matrix as a rank-deficient start.
+    """
     ev = problem.evaluator
     jac, fp = ev.jacobian(y)
+    if not sp.issparse(jac) and problem.n <= _SVD_START_MAX:
+        basis = _null_basis(jac, fp)
+        if basis.shape[0] == 1:
+            return basis[0], True
+        return _singular_start(problem, y, jac, fp)
+
     rng = np.random.default_rng(12345)
     for row in (problem._last, rng.standard_normal(problem.n + 1)):
         lu = ev.factor(jac, fp, row)
         z = ev.tangent(lu)
         if np.all(np.isfinite(z)) and np.linalg.norm(z) < _SINGULAR_TANGENT:
-            return z, lu, row
+            return z, True
+
     return _singular_start(problem, y, jac, fp)
 
 
@@ -658,6 +727,7 @@ def _null_basis(jac, fp):
     matrix = np.column_stack([dense, fp])
     _, values, vt = np.linalg.svd(matrix)
     rank = int(np.count_nonzero(values > _RANK_RTOL * max(values[0], 1.0)))
+
     return vt[rank:]
 
 
@@ -665,10 +735,9 @@ def _singular_start(problem, y, jac, fp):
     """Start at a branch point, or diagnose rest points that are not isolated."""
     basis = _null_basis(jac, fp)
     if basis.shape[0] >= 2 and _still_singular(problem, y, basis[0]):
-        return None, None, None
-    tangent = basis[np.argmax(np.abs(basis[:, -1]))]
-    rng = np.random.default_rng(54321)
-    return tangent, None, rng.standard_normal(problem.n + 1)
+        return None, False
+
+    return basis[np.argmax(np.abs(basis[:, -1]))], False
 
 
 def _still_singular(problem, y, direction):
@@ -680,6 +749,7 @@ def _still_singular(problem, y, direction):
         dense = jac.toarray() if sp.issparse(jac) else np.asarray(jac)
         matrix = np.column_stack([dense, fp])
         probe = probe - np.linalg.lstsq(matrix, ev.f(probe), rcond=None)[0]
+
     jac, fp = ev.jacobian(probe)
     return _null_basis(jac, fp).shape[0] >= 2
 
@@ -706,6 +776,7 @@ class _Run:
                 self._advance()
         except KeyboardInterrupt:
             self._stop(Status.INTERRUPTED, "")
+
         return self
 
     def _stop(self, status, detail):
@@ -718,6 +789,7 @@ class _Run:
         prev = self.points[-1]
         if self.steps >= self.options.max_steps:
             return self._stop(Status.MAX_STEPS, f"{self.steps} steps")
+
         if self._leaving(prev):
             return self._stop(Status.REACHED_BOUND, self._bound_text(prev))
 
@@ -726,6 +798,7 @@ class _Run:
         except StepError as failure:
             return self._shrink(failure)
         angle = _angle(prev, new)
+
         if angle > self.options.max_angle and self.ds > 2 * self.options.ds_min:
             return self._shrink(None)
 
@@ -733,11 +806,13 @@ class _Run:
             new, ended = self._clip(prev, new)
         except StepError as failure:
             return self._shrink(failure)
+
         events = [
             t
             for i, t in enumerate(self.problem.tests)
             if t.changed(prev.values[i], new.values[i])
         ]
+
         if not self._consistent(prev, new, events) and self._may_subdivide():
             self.subdivisions += 1
             self.rejected += 1
@@ -747,9 +822,11 @@ class _Run:
         self._accept(prev, new, events)
         if ended:
             return self._stop(Status.REACHED_BOUND, self._bound_text(new))
+
         if self._closed(new):
             return self._stop(Status.CLOSED, f"after {self.steps} steps")
         self._adapt(iterations, angle)
+
         return None
 
     def _trial(self, prev):
@@ -766,9 +843,10 @@ class _Run:
             prev.weights,
             tol=opts.newton_tol,
             max_iter=opts.max_newton,
-            reuse=_REUSE_DISTANCE,
+            reuse=opts.newton_tol,
             reach=self.ds,
         )
+
         return problem.make_point(fix.y, row, fix.lu), fix.iterations
 
     def _shrink(self, failure):
@@ -779,9 +857,11 @@ class _Run:
             self.last_failure = failure or self.last_failure
             return None
         failure = failure or self.last_failure
+
         status = {"non_finite": Status.NON_FINITE, "user_error": Status.USER_ERROR}
         kind = failure.kind if failure is not None else "small"
         detail = str(failure) if failure is not None else self._where()
+
         return self._stop(status.get(kind, Status.STEP_TOO_SMALL), detail)
 
     def _where(self):
@@ -805,6 +885,7 @@ class _Run:
         if lo <= p <= hi:
             return new, False
         bound = hi if p > hi else lo
+
         return _land(self.problem, prev, new, bound), True
 
     def _consistent(self, prev, new, events):
@@ -813,6 +894,7 @@ class _Run:
             return True
         change = abs(new.n_unstable - prev.n_unstable)
         expected = sum(test.crossings for test in events)
+
         return change <= expected and (expected - change) % 2 == 0
 
     def _may_subdivide(self):
@@ -820,6 +902,7 @@ class _Run:
         if self.subdivisions < opts.max_subdivisions and self.ds > 2 * opts.ds_min:
             return True
         self.notes.append(f"unstable count unexplained {self._where()}")
+
         return False
 
     def _accept(self, prev, new, events):
@@ -833,10 +916,12 @@ class _Run:
                 )
                 if self.options.verbose:
                     logger.info("%s", point)
+
         self.points.append(new)
         prev.lu = prev.jac = None
         self.steps += 1
         self.subdivisions = 0
+
         if self.progress is not None:
             self.progress.update(1)
         if self.options.verbose >= 2:
@@ -856,12 +941,15 @@ class _Run:
         segment, offset = new.y - prev, start - prev
         weights = new.weights
         length2 = weights @ (segment * segment)
+
         if length2 == 0:
             return False
         fraction = (weights @ (offset * segment)) / length2
+
         if not 0.0 <= fraction <= 1.0:
             return False
         miss = offset - fraction * segment
+
         return weights @ (miss * miss) <= _CLOSED_FRACTION**2 * length2
 
     def _adapt(self, iterations, angle):
@@ -888,6 +976,7 @@ def _land(problem, prev, new, bound):
     x, converged, _ = newton_fixed(
         problem.evaluator, guess, bound, tol=problem.options.newton_tol
     )
+
     if not converged:
         raise StepError("diverged", f"could not land on {problem.param} = {bound}")
     return problem.make_point(np.append(x, bound), new.row)
@@ -902,6 +991,7 @@ def _locate(problem, prev, new, events, length):
         length,
         problem,
     )
+
     found = []
     for test in events:
         try:
@@ -911,6 +1001,7 @@ def _locate(problem, prev, new, events, length):
             point = _unlocated(problem, test, prev, new, length)
         if point is not None:
             found.append(point)
+
     return _detection.resolve(found, length)
 
 
@@ -946,6 +1037,7 @@ def _continue(problem, start, correction):
         "forward": (forward_first, not forward_first),
         "backward": (not forward_first, forward_first),
     }[opts.direction]
+
     progress = _progress_bar(opts)
 
     runs, starts = {}, {"forward": start, "backward": start.flipped()}
@@ -955,6 +1047,7 @@ def _continue(problem, start, correction):
         run = _Run(problem, starts[name])
         run.progress = progress
         runs[name] = run.go()
+
     if progress is not None:
         progress.close()
     return _assemble(problem, runs, correction)
@@ -973,6 +1066,7 @@ def _progress_bar(options):
     except ImportError:
         logger.warning("progress=True needs tqdm (pip install tqdm); no bar shown")
         return None
+
     return tqdm(total=2 * options.max_steps, unit="step", leave=False)
 
 
@@ -981,6 +1075,7 @@ def _assemble(problem, runs, correction):
     forward, backward = runs.get("forward"), runs.get("backward")
     back = backward.points[::-1] if backward else []
     fwd = forward.points if forward else []
+
     if back and fwd:
         back = back[:-1]
     points = back + fwd
@@ -1035,6 +1130,7 @@ def _joined_special(backward, forward, n_back, offset, back_length):
                 data={**point.data, "arclength": back_length - point.data["arclength"]},
             )
         )
+
     for point in forward.special if forward else ():
         joined.append(
             dataclasses.replace(
@@ -1043,6 +1139,7 @@ def _joined_special(backward, forward, n_back, offset, back_length):
                 data={**point.data, "arclength": back_length + point.data["arclength"]},
             )
         )
+
     return sorted(joined, key=lambda point: point.data["arclength"])
 
 
@@ -1068,19 +1165,22 @@ def _end_points(problem, points, tangents, s, runs):
                 data={"arclength": float(s[index]), "status": status},
             )
         )
+
     return ends
 
 
 def _summary(runs, correction):
     """Status and message of the branch from those of its runs."""
     statuses = [run.status for run in runs.values()]
-    status = min(statuses, key=_SEVERITY.index)
+    status = min(statuses, key=severity)
     parts = [f"{name}: {run.message}" for name, run in runs.items()]
     notes = [note for run in runs.values() for note in run.notes]
+
     if correction > 0:
         parts.insert(
             0, f"start point corrected by Newton (max change {correction:.3g})"
         )
+
     if notes:
         parts.append("; ".join(sorted(set(notes))[:3]))
     return status, "; ".join(parts)
@@ -1093,6 +1193,7 @@ def _info(problem, runs, correction):
     counts["start_correction"] = correction
     counts["stability"] = problem.stability.mode
     counts["options"] = problem.options
+
     return counts
 
 
@@ -1104,6 +1205,7 @@ def _degenerate_branch(problem, x0, correction):
         f"{Status.DEGENERATE.text} (at {problem.param} = {problem.p0:g}, "
         f"[f_x, f_p] has rank below {n})"
     )
+
     tangent = np.zeros((1, n + 1))
     return Branch(
         system=problem.system,
@@ -1218,6 +1320,7 @@ def continuation(
         verbose=verbose,
         progress=progress,
     )
+
     problem = _Problem(system, param, p_range, p0, params, opts)
     x0 = system.check_state(x0)
     return run_from(problem, x0)
@@ -1228,6 +1331,7 @@ def run_from(problem, x0, hint=None):
     start, correction = _start_point(problem, x0)
     if start is None:
         return _degenerate_branch(problem, x0, correction)
+
     if hint is not None and hint @ start.tangent < 0:
         start = start.flipped()
     return _continue(problem, start, correction)
@@ -1256,10 +1360,12 @@ def stability(system, x, p):
     _, jac = system.check_call(x, p)
     symmetric = bool(system.gradient or system.symmetrizer is not None)
     matrix = system.symmetrizer(x, p) if system.symmetrizer is not None else jac
+
     if sp.issparse(matrix) and system.n > _DENSE_EIG_MAX:
         values = rightmost_eigenvalues(matrix, 8)
     else:
         values = _dense_eigenvalues(matrix, symmetric)
     values = np.asarray(values, dtype=complex)
     values = values[np.argsort(-values.real, kind="stable")]
+
     return int(np.count_nonzero(values.real > 0)), values

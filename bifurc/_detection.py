@@ -67,9 +67,14 @@ _IMAG_ATOL = 1e-12
 # linearly there, so the location error sets the fraction).
 _SINGULAR_RTOL = 1e-3
 
+# Branch points are interpolated from points this fraction of the step away
+# (where they are well-conditioned); the interpolation error is O(fraction^4).
+_BP_STENCIL = 1e-3
+
 # Two special points of one step closer than this in arclength (relative to
-# the step) are the same point.
-_COINCIDE_RTOL = 1e-5
+# the step) are the same point: the resolution of branch-point location,
+# whose neighbourhood is ill-conditioned for every other test function.
+_COINCIDE_RTOL = _BP_STENCIL
 
 
 @dataclasses.dataclass
@@ -88,6 +93,8 @@ class RootResult:
         Final bracket in the parameter.
     iterations : int
     converged : bool
+    sigmas : tuple of float
+        Final bracket in arclength.
     """
 
     sigma: float
@@ -96,6 +103,7 @@ class RootResult:
     bracket: tuple
     iterations: int
     converged: bool
+    sigmas: tuple = ()
 
 
 class Locator:
@@ -127,9 +135,10 @@ class Locator:
         if sigma not in self._cache:
             anchor = self._cache.get(0.0)
             self._cache[sigma] = self._point_at(sigma, anchor.lu if anchor else None)
+
         return self._cache[sigma]
 
-    def find_root(self, test):
+    def find_root(self, test, width=None):
         """Locate the zero of ``test(point) -> float`` within the step.
 
         Parameters
@@ -137,6 +146,9 @@ class Locator:
         test : callable
             A continuous function of the branch point whose sign differs at
             the two ends of the step.
+        width : float, optional
+            Stop when the bracket is this narrow in arclength (instead of
+            the parameter and arclength tolerances).
 
         Returns
         -------
@@ -148,15 +160,16 @@ class Locator:
         if ga == 0 or gb == 0:
             sigma = a if ga == 0 else b
             return self._result(sigma, 0.0, (sigma, sigma), 2, True)
+
         if np.sign(ga) == np.sign(gb):
             return None
-        return self._illinois(test, a, b, ga, gb)
+        return self._illinois(test, a, b, ga, gb, width)
 
-    def _illinois(self, test, a, b, ga, gb):
+    def _illinois(self, test, a, b, ga, gb, width):
         """Illinois regula falsi keeping a sign-change bracket [a, b]."""
         side, evaluations = 0, 2
         while evaluations < _MAX_LOCATE_EVALUATIONS:
-            if self._resolved(a, b):
+            if self._resolved(a, b, width):
                 break
             c = (a * gb - b * ga) / (gb - ga)
             if not (min(a, b) < c < max(a, b)) or evaluations % 6 == 5:
@@ -174,21 +187,76 @@ class Locator:
                 a, ga = c, gc
                 gb = gb * 0.5 if side == 1 else gb
                 side = 1
+
         best = a if abs(ga) <= abs(gb) else b
-        converged = self._resolved(a, b)
+        converged = self._resolved(a, b, width)
         return self._result(best, min(abs(ga), abs(gb)), (a, b), evaluations, converged)
 
-    def _resolved(self, a, b):
+    def _resolved(self, a, b, width=None):
         """Whether the bracket meets the parameter and arclength tolerances."""
+        if width is not None:
+            return abs(b - a) <= width
         pa, pb = self.point(a).y[-1], self.point(b).y[-1]
         p_tol = self.context.options.locate_tol * max(1.0, abs(pa))
+
         return abs(pa - pb) <= p_tol and abs(b - a) <= _SIGMA_TOL * max(1.0, abs(b))
 
     def _result(self, sigma, value, sigmas, evaluations, converged):
         ps = sorted(self.point(s).y[-1] for s in sigmas)
         return RootResult(
-            sigma, self.point(sigma), value, tuple(ps), evaluations, converged
+            sigma,
+            self.point(sigma),
+            value,
+            tuple(ps),
+            evaluations,
+            converged,
+            tuple(sorted(sigmas)),
         )
+
+    def interpolated_root(self, test, root, width):
+        """Refine a bracketed zero by cubic interpolation through nearby points.
+
+        Next to a branch point the corrected points themselves are
+        ill-conditioned (the crossing branch is close), so the zero and the
+        state there are interpolated from four points a stencil width
+        ``h >= width`` away, where they are well-determined: the error is
+        O(h^4), estimated by comparison with the quadratic through the three
+        nodes nearest the zero.
+
+        Returns
+        -------
+        RootResult
+            Its ``point`` is built at the interpolated state; its bracket is
+            the value plus or minus the error estimate.
+        """
+        a, b = root.sigmas
+        nodes = _stencil(0.5 * (a + b), max(b - a, width), self.length)
+        points = [self.point(s) for s in nodes]
+        values = np.array([test(point) for point in points])
+        states = np.array([point.y for point in points])
+
+        sigma = _cubic_root(nodes, values, 0.5 * (a + b))
+        y = _lagrange(nodes, states, sigma)
+        near = np.argsort(np.abs(nodes - sigma))[:3]
+        error = float(np.max(np.abs(y - _lagrange(nodes[near], states[near], sigma))))
+        point = self._point_at_state(y, sigma)
+        p = float(y[-1])
+
+        converged = error <= self.context.options.locate_tol * max(1.0, abs(p))
+        return RootResult(
+            sigma,
+            point,
+            0.0,
+            (p - error, p + error),
+            root.iterations + len(nodes),
+            converged,
+            (sigma, sigma),
+        )
+
+    def _point_at_state(self, y, sigma):
+        """A branch point object at an interpolated state (no correction)."""
+        tangent = self.interpolated_tangent(sigma)
+        return self.context.make_point(y, self.right.row, fallback=tangent)
 
     def singular(self, point):
         """Whether f_x is singular at a located point (LP and BP must be).
@@ -201,6 +269,7 @@ class Locator:
         jacobian = self.context.evaluator.jacobian
         here = singularity(jacobian(point.y)[0])
         ends = max(singularity(jacobian(end.y)[0]) for end in (self.left, self.right))
+
         if here <= _SINGULAR_RTOL * ends:
             return True
         logger.info(
@@ -211,6 +280,7 @@ class Locator:
             here,
             ends,
         )
+
         return False
 
     def interpolated_tangent(self, sigma):
@@ -227,6 +297,7 @@ class Locator:
         residual = float(np.max(np.abs(ctx.evaluator.f(point.y)), initial=0.0))
         extra = {"arclength": self.left.s + root.sigma}
         extra.update(data or {})
+
         return SpecialPoint(
             label=label,
             kind=kind,
@@ -291,6 +362,7 @@ class FoldTest(TestFunction):
         root = locator.find_root(lambda point: point.tangent[-1])
         if root is None or not locator.singular(root.point):
             return None
+
         return locator.special("LP", "saddle-node", root)
 
 
@@ -305,13 +377,23 @@ class BranchPointTest(TestFunction):
 
     def locate(self, locator):
         reference = locator.point(0.0).lu.log_abs_det
-        root = locator.find_root(lambda point: point.lu.scaled_det(reference))
-        if root is None or not locator.singular(root.point):
+
+        def test(point):
+            return point.lu.scaled_det(reference)
+
+        width = _BP_STENCIL * locator.length
+        root = locator.find_root(test, width=width)
+        if root is None:
+            return None
+        root = locator.interpolated_root(test, root, width)
+
+        if not locator.singular(root.point):
             return None
         # The bordered matrix is singular here, so its tangent is not the
         # branch's: interpolate those of the step's ends instead.
         tangent = locator.interpolated_tangent(root.sigma)
         kind, data = _switching.classify(locator.context, root.point, tangent)
+
         return locator.special("BP", kind, root, data, tangent=tangent)
 
 
@@ -327,6 +409,7 @@ class HopfTest(TestFunction):
         if values is None:
             return math.nan
         unstable = values[(values.real > 0) & _is_complex(values)]
+
         return float(unstable.size)
 
     def changed(self, left, right):
@@ -338,12 +421,47 @@ class HopfTest(TestFunction):
             return None
         tracker = _PairTracker(pair)
         root = locator.find_root(tracker)
+
         if root is None:
             return None
         frequency = abs(tracker.nearest(root.point).imag)
+
         if frequency <= _IMAG_ATOL:
             return None
         return locator.special("H", "hopf", root, {"frequency": frequency})
+
+
+def _stencil(center, spacing, length):
+    """Four nodes ``center + spacing * (-1.5, -0.5, 0.5, 1.5)`` inside [0, length]."""
+    if 3 * spacing >= length:
+        return np.linspace(0.0, length, 4)
+    nodes = center + spacing * np.array([-1.5, -0.5, 0.5, 1.5])
+    nodes -= min(nodes[0], 0.0)
+    nodes -= max(nodes[-1] - length, 0.0)
+
+    return nodes
+
+
+def _cubic_root(nodes, values, guess):
+    """The real zero of the interpolating cubic nearest `guess`."""
+    cubic = np.polynomial.Polynomial.fit(nodes, values, 3)
+    roots = cubic.roots()
+    real = roots[np.abs(roots.imag) <= 1e-12 * (1 + np.abs(roots.real))].real
+
+    if real.size == 0:
+        return guess
+    return float(real[np.argmin(np.abs(real - guess))])
+
+
+def _lagrange(nodes, values, sigma):
+    """Value at `sigma` of the polynomial through ``(nodes[i], values[i])``."""
+    result = np.zeros(values.shape[1:])
+    for i, node in enumerate(nodes):
+        others = np.delete(nodes, i)
+        weight = np.prod((sigma - others) / (node - others))
+        result = result + weight * values[i]
+
+    return result
 
 
 def _is_complex(values):
@@ -356,10 +474,12 @@ def _crossing_pair(locator):
     left = locator.point(0.0).all_eigenvalues()
     right = locator.point(locator.length).all_eigenvalues()
     candidates = left[_is_complex(left) & (left.imag > 0)]
+
     for value in candidates[np.argsort(np.abs(candidates.real))]:
         partner = right[np.argmin(np.abs(right - value))]
         if _is_complex(np.array([partner]))[0] and partner.real * value.real < 0:
             return value
+
     return None
 
 
@@ -402,6 +522,7 @@ def make_tests(labels, symmetric):
         if label == "H" and symmetric:
             continue
         tests.append(_TESTS[label]())
+
     return tests
 
 
@@ -430,4 +551,5 @@ def resolve(points, step_length):
         )
         if not replaced:
             kept.append(point)
+
     return sorted(kept, key=lambda sp: sp.data["arclength"])

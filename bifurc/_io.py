@@ -133,10 +133,10 @@ def leftover_temporaries(path, suffix=None):
     pattern = _temporary_pattern(path.name, suffix)
 
     found = []
-    for candidate in sorted(path.parent.glob(f".{path.name}.*")):
-        match = pattern.fullmatch(candidate.name)
+    for name in sorted(os.listdir(path.parent)):
+        match = pattern.fullmatch(name)
         if match and not _process_alive(int(match.group(1))):
-            found.append(candidate)
+            found.append(path.parent / name)
     return found
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import warnings
 from collections import Counter
 
 import numpy as np
@@ -47,6 +48,7 @@ __all__ = [
     "classify_rest_point",
     "find_rest_points",
     "rest_point_graph",
+    "type_label",
 ]
 
 logger = logging.getLogger(__name__)
@@ -66,8 +68,11 @@ NEWTON_MAX_ITER = 40
 NEWTON_FTOL = 1e-10
 NEWTON_XTOL = 1e-12
 
-# Backtracking halves the Newton step at most this many times.
+# Backtracking halves the Newton step at most this many times; after this
+# many steps in a row without a decrease of the residual a start is given up
+# (deflated iterates far from any new root wander without progress).
 NEWTON_MAX_HALVINGS = 12
+NEWTON_MAX_STALLS = 3
 
 # Newton iterates that leave the box grown by this factor (of its width) on
 # every side are abandoned: deflation pushes iterates to infinity once the
@@ -137,11 +142,7 @@ class RestPoint:
     @property
     def label(self):
         """A name for text: ``"sink"``, ``"saddle"``, ``"index-2 saddle"``, ..."""
-        if self.kind == "saddle" and self.morse_index > 1:
-            return f"index-{self.morse_index} saddle"
-        if self.complex_pair and self.kind in ("sink", "source"):
-            return f"{self.kind} (focus)"
-        return self.kind
+        return type_label(self.kind, self.morse_index, self.complex_pair)
 
     def with_id(self, new_id):
         """A copy with identifier `new_id`."""
@@ -150,6 +151,19 @@ class RestPoint:
     def __repr__(self):
         x = np.array2string(self.x, precision=6, threshold=6)
         return f"RestPoint(id={self.id}, {self.label}, x={x})"
+
+
+def type_label(kind, morse_index, complex_pair=False):
+    """A rest point's type in words: ``"sink"``, ``"index-2 saddle"``, ...
+
+    Saddles of index above one name their index; sinks and sources with
+    complex eigenvalues are marked ``"(focus)"``.
+    """
+    if kind == "saddle" and morse_index > 1:
+        return f"index-{morse_index} saddle"
+    if complex_pair and kind in ("sink", "source"):
+        return f"{kind} (focus)"
+    return kind
 
 
 def classify_rest_point(system, x, p, residual=0.0):
@@ -255,7 +269,8 @@ class Census:
         return sum(r.kind == "sink" for r in self.rest_points)
 
     def __str__(self):
-        lines = [f"{len(self)} rest points ({self.n_sinks} sinks); {self.message}"]
+        counts = f"{_count(len(self), 'rest point')} ({_count(self.n_sinks, 'sink')})"
+        lines = [f"{counts}; {self.message}"]
         lines += [f"  {r.id}: {r.label} at {_format_state(r.x)}" for r in self]
         return "\n".join(lines)
 
@@ -303,7 +318,7 @@ def find_rest_points(
     max_iter : int
         Newton iterations per solve.
     verbose : int
-        0 silent, 1 a summary line, 2 one line per root (via logging).
+        0 silent, 1 a summary line (logged at INFO; each root at DEBUG).
 
     Returns
     -------
@@ -346,12 +361,14 @@ def resolve_box(system, box=None):
     if box is None:
         half = np.full(system.n, DEFAULT_BOX_HALF_WIDTH)
         return -half, half
+
     try:
         lower, upper = (np.broadcast_to(np.asarray(b, float), (system.n,)) for b in box)
     except (TypeError, ValueError) as exc:
         raise InputError(
             f"box must be two corners of length {system.n}, got {box!r}"
         ) from exc
+
     if not (np.all(np.isfinite(lower)) and np.all(np.isfinite(upper))):
         raise InputError(f"box corners must be finite, got {box!r}")
     if not np.all(lower < upper):
@@ -378,6 +395,7 @@ def _parameter_vector(system, p, params):
                 f"p must be the full parameter vector of length {system.m} "
                 f"({list(system.parameters)}), got shape {p.shape}"
             )
+
     for key, value in (params or {}).items():
         p[system.param_index(key)] = float(value)
     if not np.all(np.isfinite(p)):
@@ -433,6 +451,7 @@ class _DeflatedSearch:
                 max_iter=self.max_iter,
                 box=self.box,
             )
+
             if not converged or not in_box(x, self.box) or self._is_known(x):
                 return
             self._accept(x)
@@ -490,10 +509,10 @@ def newton(
     x = np.array(x0, dtype=float)
     scale = np.ones_like(x) if scale is None else np.asarray(scale, float)
     roots = [np.asarray(r, float) for r in deflate]
-    merit = _merit(system, x, p, roots, scale)
+    merit, value = _merit(system, x, p, roots, scale)
 
+    stalls = 0
     for _ in range(max_iter):
-        value = np.asarray(system.f(x, p), dtype=float)
         if not np.all(np.isfinite(value)):
             return x, False
         if np.max(np.abs(value)) <= tol:
@@ -501,13 +520,17 @@ def newton(
 
         step = _newton_step(system, x, p, value)
         step = step * _deflation_factor(x, step, roots, scale)
-        x, merit = _backtrack(system, x, p, step, merit, roots, scale)
-        if x is None or (box is not None and not in_box(x, box, ESCAPE_MARGIN)):
-            return x0, False
+        x, merit, value, decreased = _backtrack(system, x, p, step, merit, roots, scale)
+
+        # Iterates that stop decreasing the residual, or run off, are given up.
+        stalls = 0 if decreased else stalls + 1
+        if stalls >= NEWTON_MAX_STALLS:
+            return x, False
+        if box is not None and not in_box(x, box, ESCAPE_MARGIN):
+            return x, False
         if np.max(np.abs(step)) <= NEWTON_XTOL * (1 + np.max(np.abs(x))):
             break
 
-    value = np.asarray(system.f(x, p), dtype=float)
     return x, bool(np.all(np.isfinite(value)) and np.max(np.abs(value)) <= tol)
 
 
@@ -529,9 +552,14 @@ def _newton_step(system, x, p, value):
             return spla.splu(sp.csc_matrix(jac)).solve(-value)
         except RuntimeError:
             return spla.lsqr(jac, -value)[0]
+
     jac = np.asarray(jac, dtype=float)
     try:
-        return scipy.linalg.solve(jac, -value, check_finite=False)
+        # Near a fold f_x is nearly singular by nature; the damped step
+        # copes, so the ill-conditioning warning says nothing useful.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+            return scipy.linalg.solve(jac, -value, check_finite=False)
     except (np.linalg.LinAlgError, ValueError):
         return np.linalg.lstsq(jac, -value, rcond=None)[0]
 
@@ -540,6 +568,7 @@ def _deflation_factor(x, step, roots, scale):
     """Scaling of the Newton step for the deflated system (Farrell et al. 2015)."""
     if not roots:
         return 1.0
+
     grad_log_m = np.zeros_like(x)
     for root in roots:
         diff = (x - root) / scale
@@ -548,34 +577,44 @@ def _deflation_factor(x, step, roots, scale):
         grad_log_m -= (
             DEFLATION_POWER * weight / dist2 / (weight + DEFLATION_SHIFT) * diff / scale
         )
+
     denominator = 1.0 - float(grad_log_m @ step)
     return 1.0 / denominator if abs(denominator) > 1e-12 else 1.0
 
 
 def _merit(system, x, p, roots, scale):
-    """Norm of the deflated residual m(x) f(x)."""
+    """Norm of the deflated residual m(x) f(x), and f(x)."""
     value = np.asarray(system.f(x, p), dtype=float)
     factor = 1.0
     for root in roots:
         dist2 = float(np.sum(((x - root) / scale) ** 2))
         factor *= max(dist2, 1e-300) ** (-DEFLATION_POWER / 2) + DEFLATION_SHIFT
+
     norm = factor * float(np.linalg.norm(value))
-    return norm if np.isfinite(norm) else np.inf
+    return (norm if np.isfinite(norm) else np.inf), value
 
 
 def _backtrack(system, x, p, step, merit, roots, scale):
-    """Halve the step until the merit decreases; return the new point and merit."""
+    """Halve the step until the merit decreases.
+
+    Returns the new point, its merit and f there, and whether the merit
+    decreased; without a decrease the full step is taken all the same (if f
+    is finite there), so that Newton can leave a shallow basin.
+    """
     factor = 1.0
     for _ in range(NEWTON_MAX_HALVINGS):
         trial = x + factor * step
-        trial_merit = _merit(system, trial, p, roots, scale)
+        trial_merit, value = _merit(system, trial, p, roots, scale)
         if trial_merit < merit:
-            return trial, trial_merit
+            return trial, trial_merit, value, True
         factor /= 2
-    # No decrease: take the full step anyway and let the iteration cap decide.
+
     trial = x + step
-    trial_merit = _merit(system, trial, p, roots, scale)
-    return (trial, trial_merit) if np.isfinite(trial_merit) else (None, merit)
+    trial_merit, value = _merit(system, trial, p, roots, scale)
+    if not np.isfinite(trial_merit):
+        value = np.asarray(system.f(x, p), dtype=float)
+        return x, merit, value, False
+    return trial, trial_merit, value, False
 
 
 def _format_state(x, digits=6):
@@ -584,6 +623,11 @@ def _format_state(x, digits=6):
         + ", ".join(f"{v:.{digits}g}" for v in np.asarray(x)[:6])
         + (", ...)" if np.size(x) > 6 else ")")
     )
+
+
+def _count(number, noun):
+    """``"1 sink"``, ``"3 sinks"``."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _log(verbose, level, message, *args):
@@ -746,17 +790,24 @@ class RestPointGraph:
 
     @property
     def cycles(self):
-        """Strongly connected groups of rest points (tuples of ids) forming cycles."""
+        """Groups of rest points (tuples of ids) joined in cycles by the edges.
+
+        A rest point lies on a cycle when it can be reached from itself; its
+        group is every rest point reachable from it that reaches it back
+        (graphs are small, so reachability by search is enough).
+        """
         successors = {node.id: set() for node in self.nodes}
         for edge in self.edges:
             if edge.target is not None:
                 successors[edge.source].add(edge.target)
-        groups = _strongly_connected(successors)
-        return tuple(
-            tuple(sorted(g))
-            for g in groups
-            if len(g) > 1 or next(iter(g)) in successors[next(iter(g))]
-        )
+        reach = {node: _reachable(successors, node) for node in successors}
+
+        groups = {
+            tuple(sorted(v for v in reach[u] if u in reach[v]))
+            for u in successors
+            if u in reach[u]
+        }
+        return tuple(sorted(groups))
 
     @property
     def is_acyclic(self):
@@ -786,6 +837,7 @@ class RestPointGraph:
         """
         mine = {node.id: (node.kind, node.morse_index) for node in self.nodes}
         theirs = {node.id: (node.kind, node.morse_index) for node in other.nodes}
+
         added = self.edge_counts
         removed = other.edge_counts
         return GraphDiff(
@@ -832,11 +884,14 @@ class RestPointGraph:
     def to_text(self):
         """A few lines for the terminal: the rest points, then the edges."""
         where = "" if self.param is None else f" at {self.param} = {self.value:.10g}"
-        lines = [f"{len(self.nodes)} rest points{where} ({self.n_sinks} sinks)"]
+        counts = f"{_count(len(self.nodes), 'rest point')}{where}"
+        lines = [f"{counts} ({_count(self.n_sinks, 'sink')})"]
+
         for node in self.nodes:
             targets = ", ".join(str(t) for t in self.targets(node.id))
             arrow = f" -> {targets}" if targets else ""
             lines.append(f"  {node.id}: {node.label} at {_format_state(node.x)}{arrow}")
+
         if self.cycles:
             lines.append(f"  cycles: {list(self.cycles)}")
         if self.note:
@@ -853,44 +908,15 @@ def _counter_items(counter):
     return tuple(items)
 
 
-def _strongly_connected(successors):
-    """Tarjan's strongly connected components of a graph given as {node: set}."""
-    index, low, on_stack, stack, groups = {}, {}, set(), [], []
-    counter = 0
-    for root in sorted(successors):
-        if root in index:
-            continue
-        work = [(root, iter(sorted(successors[root])))]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            node, children = work[-1]
-            child = next(children, None)
-            if child is None:
-                work.pop()
-                if work:
-                    parent = work[-1][0]
-                    low[parent] = min(low[parent], low[node])
-                if low[node] == index[node]:
-                    group = set()
-                    while True:
-                        member = stack.pop()
-                        on_stack.discard(member)
-                        group.add(member)
-                        if member == node:
-                            break
-                    groups.append(group)
-            elif child not in index:
-                index[child] = low[child] = counter
-                counter += 1
+def _reachable(successors, start):
+    """Every node reached from `start` by one or more edges."""
+    seen, stack = set(), [start]
+    while stack:
+        for child in successors[stack.pop()]:
+            if child not in seen:
+                seen.add(child)
                 stack.append(child)
-                on_stack.add(child)
-                work.append((child, iter(sorted(successors[child]))))
-            elif child in on_stack:
-                low[node] = min(low[node], index[child])
-    return groups
+    return seen
 
 
 def rest_point_graph(
@@ -978,6 +1004,7 @@ def _graph_nodes(system, p, rest_points, box, census_options):
     if rest_points is None:
         census = find_rest_points(system, p, box=box, **census_options)
         return list(census.rest_points)
+
     nodes = []
     for i, point in enumerate(rest_points):
         if not isinstance(point, RestPoint):
@@ -985,6 +1012,7 @@ def _graph_nodes(system, p, rest_points, box, census_options):
             residual = float(np.max(np.abs(system.f(x, p))))
             point = classify_rest_point(system, x, p, residual).with_id(i)
         nodes.append(point)
+
     if len({node.id for node in nodes}) != len(nodes):
         raise InputError(
             f"rest point ids must be distinct, got {[n.id for n in nodes]}"

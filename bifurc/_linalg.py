@@ -39,6 +39,7 @@ from scipy.linalg import lapack
 __all__ = [
     "Factorization",
     "factorize",
+    "factorize_bordered",
     "bordered",
     "inertia",
     "null_vector",
@@ -73,6 +74,10 @@ class Factorization:
     matrix : ndarray or sparse matrix, shape (N, N)
         Dense arrays should be Fortran-ordered float64 so that the
         factorisation can overwrite them without a copy.
+    transposed : bool
+        `matrix` is the transpose A^T of the matrix A meant (solves and the
+        determinant refer to A).  A C-ordered A is factorised through the
+        Fortran-ordered view A^T, without a copy.
 
     Attributes
     ----------
@@ -84,9 +89,11 @@ class Factorization:
         True when a pivot is exactly zero (solves are then meaningless).
     """
 
-    def __init__(self, matrix):
+    def __init__(self, matrix, transposed=False):
         self.n = matrix.shape[0]
         self.sparse = sp.issparse(matrix)
+        self.transposed = transposed
+
         if self.sparse:
             self._init_sparse(matrix)
         else:
@@ -116,11 +123,13 @@ class Factorization:
         """
         if self.singular:
             return np.full(np.shape(rhs), np.nan)
+        transpose = transpose != self.transposed
+
         if self.sparse:
-            return self._lu.solve(
-                np.asarray(rhs, dtype=float), trans="T" if transpose else "N"
-            )
+            trans = "T" if transpose else "N"
+            return self._lu.solve(np.asarray(rhs, dtype=float), trans=trans)
         z, _ = lapack.dgetrs(self._lu, self._piv, rhs, trans=int(transpose))
+
         return z
 
     @functools.cached_property
@@ -137,12 +146,14 @@ class Factorization:
             return 0
         pivots = self._pivots
         negative = int(np.count_nonzero(pivots < 0))
+
         if self.sparse:
             swaps = permutation_parity(self._lu.perm_r) + permutation_parity(
                 self._lu.perm_c
             )
         else:
             swaps = int(np.count_nonzero(self._piv != np.arange(self.n)))
+
         return -1 if (negative + swaps) % 2 else 1
 
     @functools.cached_property
@@ -169,6 +180,24 @@ class Factorization:
 def factorize(matrix):
     """LU-factorise a dense or sparse square matrix; see `Factorization`."""
     return Factorization(matrix)
+
+
+def factorize_bordered(jac, column, row):
+    """LU factors of ``[[jac, column], [row]]`` (`row` of length n + 1).
+
+    Dense matrices are assembled in C order, a contiguous copy of a
+    C-ordered Jacobian, and factorised as the transpose (see
+    `Factorization`); sparse ones through `bordered` and SuperLU.
+    """
+    if sp.issparse(jac):
+        return Factorization(bordered(jac, column, row))
+    n = jac.shape[0]
+    out = np.empty((n + 1, n + 1))
+    out[:n, :n] = jac
+    out[:n, n] = column
+
+    out[n] = row
+    return Factorization(out.T, transposed=True)
 
 
 def bordered(jac, column, row, corner=0.0):
@@ -200,6 +229,7 @@ def bordered(jac, column, row, corner=0.0):
     out[:n, n] = column
     out[n, :n] = row[:n]
     out[n, n] = row[n] if row.size > n else corner
+
     return out
 
 
@@ -213,10 +243,12 @@ def permutation_parity(perm):
     n = perm.size
     label = np.arange(n)
     step = perm.copy()
+
     for _ in range(max(1, int(np.ceil(np.log2(max(n, 2))))) + 1):
         label = np.minimum(label, label[step])
         step = step[step]
     cycles = int(np.count_nonzero(label == np.arange(n)))
+
     return (n - cycles) % 2
 
 
@@ -254,7 +286,10 @@ def inertia(matrix):
         return _sparse_inertia(matrix)
     a = np.asarray(matrix, dtype=float)
     n = a.shape[0]
+    # A symmetric C-ordered array is its own Fortran-ordered transpose.
+    a = a.T if a.flags.c_contiguous else a
     ldu, ipiv, info = lapack.dsytrf(a, lower=1, lwork=_sytrf_lwork(n))
+
     if info < 0:
         raise ValueError(f"dsytrf rejected its argument {-info}")
     return _block_inertia(ldu.diagonal(), ldu.diagonal(-1), ipiv)
@@ -275,6 +310,7 @@ def _block_inertia(diag, sub, ipiv):
     same = det > 0
     pos += int(np.count_nonzero(mixed)) + 2 * int(np.count_nonzero(same & (a > 0)))
     neg += int(np.count_nonzero(mixed)) + 2 * int(np.count_nonzero(same & (a < 0)))
+
     zero = diag.size - pos - neg
     return pos, neg, zero
 
@@ -292,18 +328,22 @@ def _sparse_inertia(matrix):
         )
     except RuntimeError:
         lu = None
+
     if lu is not None and np.array_equal(lu.perm_r, lu.perm_c):
         pivots = lu.U.diagonal()
         growth = np.max(np.abs(pivots)) / max(abs(a).max(), np.finfo(float).tiny)
         if np.all(np.isfinite(pivots)) and growth < _SPARSE_LDL_GROWTH:
             pos, neg = int(np.sum(pivots > 0)), int(np.sum(pivots < 0))
             return pos, neg, n - pos - neg
+
     logger.debug("sparse LDL^T not trustworthy; counting eigenvalues instead")
     values = _symmetric_rightmost(a, n)
     pos = int(np.count_nonzero(values > 0))
+
     if values.size < n:
         return pos, n - pos, 0
     neg = int(np.count_nonzero(values < 0))
+
     return pos, neg, n - pos - neg
 
 
@@ -312,6 +352,7 @@ def _symmetric_rightmost(a, n):
     if n <= 400:
         return scipy.linalg.eigvalsh(a.toarray())
     k = 6
+
     while True:
         values = spla.eigsh(
             a, k=min(k, n - 1), which="LA", tol=_ARNOLDI_TOL, return_eigenvectors=False
@@ -340,6 +381,7 @@ def null_vector(factorization, transpose=False):
     rng = np.random.default_rng(_NULL_SEED)
     v = rng.standard_normal(factorization.n)
     v /= np.linalg.norm(v)
+
     for _ in range(_NULL_SWEEPS):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -348,6 +390,7 @@ def null_vector(factorization, transpose=False):
         if not np.isfinite(norm) or norm == 0:
             break
         v = w / norm
+
     return v
 
 
@@ -370,10 +413,12 @@ def singularity(matrix):
     else:
         matrix = np.asarray(matrix, dtype=float)
         lu = factorize(np.array(matrix, order="F"))
+
     if lu.singular:
         return 0.0
     v = np.random.default_rng(_NULL_SEED).standard_normal(lu.n)
     v /= np.linalg.norm(v)
+
     for _ in range(_NULL_SWEEPS):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -382,6 +427,7 @@ def singularity(matrix):
         if not np.isfinite(norm) or norm == 0:
             return 0.0
         v = w / norm
+
     return float(np.linalg.norm(matrix @ v))
 
 
@@ -413,4 +459,5 @@ def rightmost_eigenvalues(jac, k):
             if values.size == 0:
                 dense = jac.toarray() if sp.issparse(jac) else jac
                 values = np.linalg.eigvals(dense)
+
     return values[np.argsort(-values.real, kind="stable")]

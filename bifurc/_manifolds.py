@@ -26,6 +26,7 @@ __all__ = [
     "ManifoldBranch",
     "RestPointData",
     "newton_rest_point",
+    "polish_rest_point",
     "rest_point_data",
     "sphere_directions",
     "unstable_manifold_ends",
@@ -48,9 +49,13 @@ _MAX_GRAPH_UNKNOWNS = 3000
 _NEWTON_TOL = 1e-12
 _NEWTON_MAX_ITER = 40
 
+# A rest point given by the caller may move this far (relative to 1 + its
+# norm) when Newton's method polishes it; farther, it was not a rest point.
+_POLISH_DISTANCE = 1e-2
+
 # Spectral radius over smallest nonzero real part above which the flow is
 # treated as stiff and integrated by an implicit method with the Jacobian.
-_STIFF_RATIO = 1e3
+_STIFF_RATIO = 1e2
 
 # An orbit is "slow" once its speed falls below this fraction of its speed
 # at the start; Newton's method then looks for the rest point it slows at.
@@ -340,6 +345,10 @@ def _dense(matrix):
 def newton_rest_point(system, x, p, *, tol=_NEWTON_TOL, max_iter=_NEWTON_MAX_ITER):
     """Newton's method for f(x, p) = 0 from `x`, with step halving.
 
+    Converged means a residual below ``tol (1 + |x|)`` or a Newton step
+    below that size (the residual of a stiff system stays at rounding level
+    times its largest rate).
+
     Returns
     -------
     x : ndarray, shape (n,)
@@ -352,12 +361,16 @@ def newton_rest_point(system, x, p, *, tol=_NEWTON_TOL, max_iter=_NEWTON_MAX_ITE
     value = np.asarray(system.rhs(x, p), dtype=float)
     residual = float(np.max(np.abs(value), initial=0.0))
     for _ in range(max_iter):
-        if residual <= tol * (1.0 + np.max(np.abs(x), initial=0.0)):
+        size = tol * (1.0 + np.max(np.abs(x), initial=0.0))
+        if residual <= size:
             return x, True, residual
         step = _solve(system.fx(x, p), -value)
         if not np.all(np.isfinite(step)):
             break
+
         x, value, residual = _damped_update(system, x, p, step, residual)
+        if np.max(np.abs(step)) <= size:
+            return x, True, residual
     converged = residual <= tol * (1.0 + np.max(np.abs(x), initial=0.0))
     return x, bool(converged), residual
 
@@ -632,20 +645,36 @@ def _parameter_vector(system, p):
     return p
 
 
-def _polished_source(system, x, p, order):
-    x = system.check_state(x, "x")
+def polish_rest_point(system, x, p, name="x"):
+    """Polish a given rest point by Newton's method.
+
+    Raises
+    ------
+    InputError
+        When Newton's method fails, or ends farther than `_POLISH_DISTANCE`
+        (relative to ``1 + |x|``) from `x`: then `x` was not a rest point.
+    """
+    x = system.check_state(x, name)
     polished, converged, residual = newton_rest_point(system, x, p)
-    if not converged:
+    moved = np.linalg.norm(polished - x)
+    if not converged or moved > _POLISH_DISTANCE * (1.0 + np.linalg.norm(x)):
         raise InputError(
-            f"x = {np.array2string(x, threshold=8)} is not near a rest point: "
-            f"Newton's method ended with residual {residual:.3g}; pass a rest point"
+            f"{name} = {np.array2string(x, threshold=8)} is not near a rest point: "
+            f"Newton's method ended at {np.array2string(polished, threshold=8)} "
+            f"with residual {residual:.3g}; pass a rest point at these parameters"
         )
+    return polished
+
+
+def _polished_source(system, x, p, order):
+    polished = polish_rest_point(system, x, p)
     source = rest_point_data(system, polished, p, order=order)
     if not source.hyperbolic:
         raise InputError(
             f"the rest point {np.array2string(polished, threshold=8)} is not "
-            f"hyperbolic (eigenvalues {np.array2string(source.eigenvalues, precision=4)})"
-            "; its unstable manifold is not defined by the linearisation"
+            f"hyperbolic (eigenvalues "
+            f"{np.array2string(source.eigenvalues, precision=4)}); its unstable "
+            "manifold is not defined by the linearisation"
         )
     return source
 
@@ -667,7 +696,9 @@ def sphere_directions(dim, count):
         return np.array([[1.0], [-1.0]])
     if dim == 2:
         angles = 2 * np.pi * np.arange(count) / count
-        return np.column_stack([np.cos(angles), np.sin(angles)])
+        circle = np.column_stack([np.cos(angles), np.sin(angles)])
+        # cos(pi/2) is 6e-17, not 0: keep the axes exact (invariant lines).
+        return np.where(np.abs(circle) < 1e-15, 0.0, circle)
     axes = np.vstack([np.eye(dim), -np.eye(dim)])
     extra = np.random.default_rng(0).standard_normal((max(count - 2 * dim, 0), dim))
     extra /= np.linalg.norm(extra, axis=1, keepdims=True)
@@ -689,12 +720,17 @@ def _landmarks(system, p, rest_points, arrive_radius):
     for point in points:
         x, converged, residual = newton_rest_point(system, point, p)
         if not converged:
-            logger.warning("rest point %s did not converge (residual %.3g)", point, residual)
+            logger.warning(
+                "rest point %s did not converge (residual %.3g)", point, residual
+            )
         polished.append(x)
         sinks.append(converged and rest_point_data(system, x, p, order=1).is_sink)
     polished = np.array(polished)
     radius = np.array(
-        [_arrival_radius(system, p, polished, i, arrive_radius) for i in range(len(polished))]
+        [
+            _arrival_radius(system, p, polished, i, arrive_radius)
+            for i in range(len(polished))
+        ]
     )
     return _Landmarks(polished, np.array(sinks, dtype=bool), radius)
 
@@ -803,12 +839,26 @@ def _classify(system, p, sol, landmarks, masks, slow):
     and should be followed further.
     """
     if sol.status == -1:
-        return "undecided", None, None, Status.FAILED, f"integration failed: {sol.message}"
+        return (
+            "undecided",
+            None,
+            None,
+            Status.FAILED,
+            f"integration failed: {sol.message}",
+        )
     if sol.t_events[0].size:
         x = sol.y_events[0][0]
         sinks = np.flatnonzero(landmarks.is_sink)
-        index = int(sinks[np.argmin(np.linalg.norm(landmarks.points[sinks] - x, axis=1))])
-        return "rest point", index, landmarks.points[index], Status.SUCCESS, "arrived at a sink"
+        index = int(
+            sinks[np.argmin(np.linalg.norm(landmarks.points[sinks] - x, axis=1))]
+        )
+        return (
+            "rest point",
+            index,
+            landmarks.points[index],
+            Status.SUCCESS,
+            "arrived at a sink",
+        )
     if sol.t_events[1].size:
         return "escaped", None, None, Status.SUCCESS, "left the bounding box"
     if sol.t_events[2].size:
@@ -821,7 +871,7 @@ def _classify(system, p, sol, landmarks, masks, slow):
 
 
 def _slowed_at(system, p, x, landmarks, masks, slow):
-    """Newton from where the orbit slowed: a sink ends it, another rest point is passed."""
+    """Newton's method where the orbit slowed: a sink ends it, others are passed."""
     point, converged, residual = newton_rest_point(system, x, p)
     if not converged:
         return (

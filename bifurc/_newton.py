@@ -22,24 +22,30 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._errors import InputError, UserFunctionError
-from ._linalg import bordered, factorize
+from ._linalg import factorize, factorize_bordered
 
 __all__ = ["Evaluator", "StepError", "Correction", "correct", "find_equilibrium"]
 
 logger = logging.getLogger(__name__)
 
-# A chord iteration that shrinks the update by less than this factor is not
-# worth continuing with an old factorisation: refactorise at the iterate.
-_CHORD_CONTRACTION = 0.3
+# A quasi-Newton iteration that shrinks the update by less than this factor
+# is not worth continuing with an old factorisation: refactorise there.
+_CONTRACTION = 0.5
+
+# The error estimate from the contraction is trusted below this contraction,
+# for updates already within this multiple of the tolerance, and only
+# between two steps made with the same factorisation.
+_ESTIMATE_CONTRACTION = 0.5
+_ESTIMATE_REACH = 1e3
+
+# Broyden updates kept before a new factorisation, and the smallest safe
+# denominator of the Sherman-Morrison form of an update.
+_MAX_UPDATES = 20
+_BROYDEN_DENOMINATOR = 0.1
 
 # With a fresh factorisation, an update growing by this factor means Newton is
 # diverging (too large a step, or a point near a singularity).
 _DIVERGENCE = 2.0
-
-# Besides a small update, convergence needs the residual to have dropped by
-# this factor from the predictor's (or to be below the tolerance): a tiny
-# update can hide a large residual when one variable is badly scaled.
-_RESIDUAL_DROP = 1e-6
 
 # Updates below this multiple of the tolerance are rounding noise, whatever
 # their trend.
@@ -48,6 +54,11 @@ _NOISE_FACTOR = 1e3
 # Values beyond this size are treated as overflow (the next products would
 # be inf, and every digit of the test functions is noise before that).
 _HUGE = 1e100
+
+# Besides a small update, convergence needs the residual to have dropped by
+# this factor from the predictor's (or to be below the tolerance): a small
+# update can hide a large residual when a variable is badly scaled.
+_RESIDUAL_DROP = 1e-6
 
 # Newton at a fixed parameter: backtracking halvings of the update before
 # accepting whatever the last one gives.
@@ -92,6 +103,7 @@ class Evaluator:
         self.n = system.n
         self.sparse = bool(system.sparse)
         self.counts = {"f": 0, "jacobian": 0, "lu": 0}
+
         self._last = np.zeros(self.n + 1)
         self._last[-1] = 1.0
 
@@ -100,6 +112,7 @@ class Evaluator:
         p = self.p_fixed.copy()
         if self.k is not None:
             p[self.k] = pk
+
         return p
 
     def call(self, func, y, what):
@@ -119,20 +132,34 @@ class Evaluator:
         if self.k is None:
             return f"x = {np.array2string(y[:-1], threshold=6)}"
         name = self.system.parameters[self.k]
+
         return f"{name} = {y[-1]:.12g}"
 
-    def _check_finite(self, values, y, what):
+    def _check_finite(self, values, y, what, names=None):
+        """Raise a StepError naming the first non-finite (or overflowing) entry.
+
+        `names` maps a flat index to a description (default: the variable
+        of that component).
+        """
         if np.all(np.abs(values) <= _HUGE):
             return
         bad = int(np.flatnonzero(~(np.abs(values) <= _HUGE))[0])
-        if what == "f":
-            where = f"component {self.system.variables[bad]!r}"
-        else:
-            where = f"entry {bad}"
+        where = names(bad) if names else f"component {self.system.variables[bad]!r}"
+
         raise StepError(
-            "non_finite",
-            f"{what} returned {values[bad]} in {where} at {self.where(y)}",
+            "non_finite", f"{what} returned {values[bad]} in {where} at {self.where(y)}"
         )
+
+    def _jacobian_entry(self, jac):
+        """Describe flat index i of `jac` by its row's and column's variables."""
+        names = self.system.variables
+        if sp.issparse(jac):
+            coo = jac.tocoo()
+            rows, cols = coo.row, coo.col
+        else:
+            rows, cols = np.divmod(np.arange(jac.size), jac.shape[1])
+
+        return lambda i: f"entry d f[{names[rows[i]]!r}] / d {names[cols[i]]!r}"
 
     def f(self, y):
         """f(x, p) at y = (x, p_k), shape (n,)."""
@@ -142,6 +169,7 @@ class Evaluator:
             raise InputError(
                 f"f(x, p) must return shape ({self.n},), got {value.shape}"
             )
+
         self._check_finite(value, y, "f")
         return value
 
@@ -151,19 +179,24 @@ class Evaluator:
         system, k = self.system, self.k
         jac = self.call(system.fx, y, "the Jacobian")
         fp = self.call(lambda x, p: system.fp(x, p, k), y, "the parameter derivative")
+
         if sp.issparse(jac):
-            self._check_finite(jac.data, y, "the Jacobian")
+            values = jac.tocoo().data
         else:
             jac = np.asarray(jac, dtype=float)
-            self._check_finite(jac.reshape(-1), y, "the Jacobian")
+            values = jac.reshape(-1)
+
+        if not np.all(np.abs(values) <= _HUGE):
+            self._check_finite(values, y, "the Jacobian", self._jacobian_entry(jac))
         fp = np.asarray(fp, dtype=float).reshape(-1)
         self._check_finite(fp, y, "the parameter derivative")
+
         return jac, fp
 
     def factor(self, jac, fp, row):
         """Factorise the bordered matrix [[f_x, f_p], [row]]."""
         self.counts["lu"] += 1
-        return factorize(bordered(jac, fp, row))
+        return factorize_bordered(jac, fp, row)
 
     def tangent(self, lu):
         """Solution of ``B z = e_{n+1}``: a tangent with ``row . z = 1``."""
@@ -194,9 +227,22 @@ class Correction:
 
 
 def correct(
-    ev, y, anchor, row, target, lu, weights, *, tol, max_iter, reuse, reach, chord=False
+    ev,
+    y,
+    anchor,
+    row,
+    target,
+    lu,
+    weights,
+    *,
+    tol,
+    max_iter,
+    reuse,
+    reach,
+    chord=False,
+    polish=True,
 ):
-    """Solve ``f(y) = 0, row . (y - anchor) = target`` by Newton-chord.
+    """Solve ``f(y) = 0, row . (y - anchor) = target`` by quasi-Newton steps.
 
     Parameters
     ----------
@@ -223,6 +269,11 @@ def correct(
         point, where the exact Jacobian is nearly singular and Newton's
         method amplifies rounding errors along its null vector, a nearby
         well-conditioned factorisation converges without that noise.
+    polish : bool
+        Confirm convergence with one Newton step from a factorisation at the
+        converged point (the one the tangent needs anyway): quasi-Newton
+        updates can be small while the residual is not, when the old
+        factorisation is poor along a badly scaled direction.
 
     Returns
     -------
@@ -233,42 +284,128 @@ def correct(
     StepError
         On divergence, a singular matrix or a fault in f.
     """
-    start, fresh, uses, moved, previous = y, False, 0, np.inf, np.inf
-    first = np.inf
+    start, previous, claimed, first = y, np.inf, False, np.inf
+    quasi = _Broyden(lu, weights, ev, row, updates=not chord)
     for iteration in range(1, max_iter + 1):
         value = ev.f(y)
         rhs = np.append(-value, target - row @ (y - anchor))
         if not rhs.any():
             return Correction(y, iteration, None, 0.0)
-        if lu is None:
-            lu, fresh, uses, moved = ev.factor(*ev.jacobian(y), row), True, 0, 0.0
-        step, norm = _weighted_step(lu, rhs, weights)
-        if not np.isfinite(norm) and not fresh:
-            lu, fresh, uses, moved = ev.factor(*ev.jacobian(y), row), True, 0, 0.0
-            step, norm = _weighted_step(lu, rhs, weights)
-        if not np.isfinite(norm):
-            raise StepError("singular", f"singular bordered matrix at {ev.where(y)}")
+        if claimed:
+            quasi.reset()
+        step, norm = quasi.step(y, rhs)
 
-        y, uses, moved = y + step, uses + 1, moved + norm
+        y = y + step
         residual = float(np.max(np.abs(value), initial=0.0))
-        first = min(first, residual) if iteration == 1 else first
-        if norm <= tol and residual <= max(_RESIDUAL_DROP * first, tol):
-            kept = lu if moved <= reuse else None
+        first = residual if iteration == 1 else first
+        last = previous if quasi.uses >= 2 and not claimed else np.inf
+        small = _small(norm, last, tol) and residual <= max(_RESIDUAL_DROP * first, tol)
+        if small and (claimed or not polish):
+            kept = quasi.lu if quasi.moved <= reuse else None
             return Correction(y, iteration, kept, residual)
-        trouble = _trouble(y, start, weights, reach, uses, norm, previous, tol)
-        if trouble and (fresh or chord):
+        claimed = small
+
+        trouble = _trouble(y, start, weights, reach, quasi.uses, norm, previous, tol)
+        if trouble and (quasi.fresh or chord):
             raise StepError("diverged", f"{trouble} near {ev.where(y)}")
         if trouble:
-            # The old factorisation misled the chord iteration: start again
-            # from the predictor with Newton's method.
-            y, lu, previous = start, None, np.inf
+            # The old factorisation misled the iteration: start again from
+            # the predictor with a new one.
+            y, previous, claimed = start, np.inf, False
+            quasi.reset()
             continue
-        if norm > _CHORD_CONTRACTION * previous and not chord:
-            lu = None
+        if norm > _CONTRACTION * previous and not chord:
+            quasi.reset()
         previous = norm
+
     raise StepError(
         "diverged", f"no convergence in {max_iter} iterations near {ev.where(y)}"
     )
+
+
+class _Broyden:
+    """Quasi-Newton steps on top of one factorisation of the bordered matrix.
+
+    Broyden's good method with the inverse updates kept as the list of steps
+    (Kelley 1995, "brsol"), in the weighted inner product: each step costs
+    one solve with the factors plus O(k n) for k stored steps.  Without
+    updates it is the chord method.  A missing or spent factorisation is
+    replaced by a new one at the current iterate.
+    """
+
+    def __init__(self, lu, weights, ev, row, updates=True):
+        self.ev, self.row, self.weights, self.updates = ev, row, weights, updates
+        self.lu, self.fresh = lu, False
+        self.steps, self.norms2 = [], []
+        self.uses, self.moved = 0, np.inf
+
+    def reset(self):
+        """Drop the factorisation: the next step forms a new one."""
+        self.lu = None
+
+    def _refactor(self, y):
+        self.lu = self.ev.factor(*self.ev.jacobian(y), self.row)
+        self.fresh, self.steps, self.norms2 = True, [], []
+        self.uses, self.moved = 0, 0.0
+
+    def step(self, y, rhs):
+        """The next step and its weighted norm; refactorises when needed."""
+        if self.lu is None or len(self.steps) >= _MAX_UPDATES:
+            self._refactor(y)
+        step = self._solve(rhs)
+
+        if step is None and not self.fresh:
+            self._refactor(y)
+            step = self._solve(rhs)
+
+        if step is None:
+            raise StepError(
+                "singular", f"singular bordered matrix at {self.ev.where(y)}"
+            )
+
+        norm = float(np.sqrt(self.weights @ (step * step)))
+        self.uses, self.moved = self.uses + 1, self.moved + norm
+        if self.updates:
+            self.steps.append(step)
+            self.norms2.append(norm * norm)
+
+        return step, norm
+
+    def _solve(self, rhs):
+        """Quasi-Newton step, or None if it is not finite or ill-conditioned."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            z = self.lu.solve(rhs)
+
+        if not np.all(np.isfinite(z)):
+            return None
+        steps, norms2, w = self.steps, self.norms2, self.weights
+
+        for j in range(len(steps) - 1):
+            z = z + steps[j + 1] * ((steps[j] @ (w * z)) / norms2[j])
+        if steps:
+            denominator = 1.0 - (steps[-1] @ (w * z)) / norms2[-1]
+            if abs(denominator) < _BROYDEN_DENOMINATOR:
+                return None
+            z = z / denominator
+
+        return z
+
+
+def _small(norm, previous, tol):
+    """Whether the iterate is within `tol` of the solution.
+
+    Either the last update was below `tol`, or, with the contraction
+    ``q = norm / previous`` of a converging iteration, the distance left,
+    about ``norm q / (1 - q)``, is (Deuflhard's error estimate).
+    """
+    if norm <= tol:
+        return True
+    if norm > _ESTIMATE_REACH * tol:
+        return False
+    q = norm / previous
+
+    return q < _ESTIMATE_CONTRACTION and norm * q / (1 - q) <= tol
 
 
 def _trouble(y, start, weights, reach, uses, norm, previous, tol):
@@ -280,18 +417,10 @@ def _trouble(y, start, weights, reach, uses, norm, previous, tol):
     offset = y - start
     if weights @ (offset * offset) > reach * reach:
         return "the corrector left the branch"
+
     if uses >= 2 and norm > _DIVERGENCE * previous and norm > _NOISE_FACTOR * tol:
         return "Newton diverged"
     return ""
-
-
-def _weighted_step(lu, rhs, weights):
-    """Solve with `lu`; return the step and its weighted norm (inf if not finite)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        step = lu.solve(rhs)
-        norm = float(np.sqrt(weights @ (step * step)))
-    return step, norm if np.isfinite(norm) else np.inf
 
 
 def newton_fixed(ev, x, pk, *, tol=1e-10, max_iter=50):
@@ -320,6 +449,7 @@ def newton_fixed(ev, x, pk, *, tol=1e-10, max_iter=50):
     y = np.append(np.asarray(x, dtype=float), pk)
     value = ev.f(y)
     first = float(np.max(np.abs(value), initial=0.0))
+
     for _ in range(max_iter):
         jac, _ = ev.jacobian(y)
         step = _fixed_step(jac, value)
@@ -328,6 +458,7 @@ def newton_fixed(ev, x, pk, *, tol=1e-10, max_iter=50):
         small = residual <= max(_RESIDUAL_DROP * first, tol)
         if norm <= tol * (1.0 + np.linalg.norm(y[:-1], np.inf)):
             return y[:-1], small, residual
+
     return y[:-1], False, float(np.max(np.abs(value), initial=0.0))
 
 
@@ -338,9 +469,11 @@ def _fixed_step(jac, value):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         step = lu.solve(-value)
+
     if np.all(np.isfinite(step)) and np.linalg.norm(step) < 1e8 * (1 + n):
         return step
     dense = jac.toarray() if sp.issparse(jac) else np.asarray(jac)
+
     return np.linalg.lstsq(dense, -value, rcond=None)[0]
 
 
@@ -359,6 +492,7 @@ def _backtrack(ev, y, step, value):
         if np.linalg.norm(new) < norm0 or scale < 2.0**-_MAX_HALVINGS + 1e-12:
             return trial, new, scale * float(np.linalg.norm(step, np.inf))
         scale *= 0.5
+
     trial = y.copy()
     trial[:-1] += scale * step
     return trial, ev.f(trial), scale * float(np.linalg.norm(step, np.inf))
@@ -396,6 +530,7 @@ def find_equilibrium(system, x0, p, *, tol=1e-10, max_iter=50):
     if isinstance(p, dict):
         p = system.parameter_vector(p)
     p = np.asarray(p, dtype=float).reshape(-1)
+
     if p.shape != (system.m,) or not np.all(np.isfinite(p)):
         raise InputError(f"p must be a finite vector of shape ({system.m},), got {p}")
     system.check_call(x0, p)

@@ -183,9 +183,11 @@ class Branch:
             else f"Branch of {name} in {self.param}: no points",
             f"status: {self.status.code} ({self.message})",
         ]
+
         located = [sp for sp in self.special_points if sp.label != "EP"]
         if located:
             lines.append(special_points_table(located, self.system.variables))
+
         return "\n".join(lines)
 
     def to_dataframe(self, branch=0):
@@ -240,6 +242,7 @@ class Diagram:
                     continue
                 if not any(_same_point(point, other) for other in unique):
                     unique.append(point)
+
         return tuple(unique)
 
     def __len__(self):
@@ -253,11 +256,13 @@ class Diagram:
             lines.append(
                 f"  branch {i} ({where}): {len(branch)} points, {branch.status.code}"
             )
+
         points = self.special_points
         if points:
             lines.append(
                 special_points_table(points, self.branches[0].system.variables)
             )
+
         return "\n".join(lines)
 
     def to_dataframe(self):
@@ -278,6 +283,7 @@ def _same_point(a, b):
         return False
     scale = 1.0 + abs(a.value) + np.linalg.norm(a.x)
     close = abs(a.value - b.value) + np.linalg.norm(np.asarray(a.x) - b.x)
+
     return close <= _SAME_POINT_RTOL * scale
 
 
@@ -300,15 +306,18 @@ def special_points_table(points, variables, max_variables=4):
     shown = list(variables)[:max_variables]
     head = ["label", "kind", points[0].param, *shown, "n_unstable", "located"]
     rows = [head]
+
     for sp in points:
         state = [f"{v:.10g}" for v in np.asarray(sp.x)[: len(shown)]]
         counts = "->".join(str(c) for c in sp.n_unstable)
         located = "yes" if sp.converged else "no"
         rows.append([sp.label, sp.kind, f"{sp.value:.12g}", *state, counts, located])
     widths = [max(len(r[j]) for r in rows) for j in range(len(head))]
+
     text = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     if len(variables) > max_variables:
         text[0] += "  ..."
+
     return "\n".join(line.rstrip() for line in text)
 
 
@@ -334,6 +343,7 @@ def _branch_columns(branch, number):
         "label": labels,
         "kind": kinds,
     }
+
     columns.update(_value_columns(branch, located))
     columns["point"][order] = np.arange(order.size)
     return {name: values[order] for name, values in columns.items()}
@@ -346,6 +356,7 @@ def _value_columns(branch, located):
     special_x = np.array([sp.x for sp in located]).reshape(-1, n)
     state = np.vstack([xs, special_x])
     columns = {branch.param: np.concatenate([branch.p, [sp.value for sp in located]])}
+
     for j, name in enumerate(branch.system.variables):
         columns[name] = state[:, j]
 
@@ -355,13 +366,16 @@ def _value_columns(branch, located):
     columns["arclength"] = np.concatenate(
         [branch.s, [sp.data.get("arclength", math.nan) for sp in located]]
     )
+
     columns["stable"] = n_unstable == 0
     columns["max_real"] = np.concatenate(
         [[_max_real(e) for e in branch.eigenvalues], [math.nan] * len(located)]
     )
+
     columns["precision"] = np.concatenate(
         [np.full(len(branch), math.nan), [sp.precision for sp in located]]
     )
+
     return columns
 
 

@@ -35,13 +35,14 @@ from ._errors import BifurcError, InputError
 from ._io import atomic_path
 from ._landscape import (
     DEFAULT_N_STARTS,
-    RestPoint,
+    _count,
     classify_rest_point,
     find_rest_points,
     in_box,
     newton,
     resolve_box,
     rest_point_graph,
+    type_label,
 )
 from ._status import Status
 
@@ -162,12 +163,11 @@ class Track:
     @property
     def label(self):
         """``"sink"``, ``"saddle"``, ``"index-2 saddle"``, ..."""
-        point = RestPoint(self.x[0], self.morse_index, self.kind, np.zeros(0))
-        return dataclasses.replace(point, complex_pair=self.complex_pair).label
+        return type_label(self.kind, self.morse_index, self.complex_pair)
 
     def covers(self, value):
-        """Whether `value` lies strictly inside the track's parameter interval."""
-        return bool(self.p[0] < value < self.p[-1])
+        """Whether `value` lies in the track's parameter interval (ends included)."""
+        return bool(self.p[0] <= value <= self.p[-1])
 
     def guess(self, value):
         """Linear interpolation of the state at `value`, shape (n,)."""
@@ -375,9 +375,11 @@ class Sequence:
                 f"graph_at: {self.param} = {value!r} lies outside the swept "
                 f"interval [{lo:.10g}, {hi:.10g}]"
             )
+
         complete, note = _graph_scope(self.hopf_value, self.sweep, float(value))
         p = np.array(self.p)
         p[self.system.param_index(self.param)] = float(value)
+
         nodes = _nodes_at(self.system, self.tracks, p, float(value), self.box)
         return rest_point_graph(
             self.system,
@@ -457,6 +459,7 @@ class SequenceOptions:
                 raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
             if value < low:
                 raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
+
         for name in ("continuation_options", "manifold_options", "connection_options"):
             value = getattr(self, name)
             if value is None:
@@ -483,6 +486,7 @@ def _make_options(options, knobs):
         raise InputError(
             f"options must be a SequenceOptions, got {type(options).__name__}"
         )
+
     names = {field.name for field in dataclasses.fields(SequenceOptions)}
     unknown = sorted(set(knobs) - names)
     if unknown:
@@ -544,10 +548,14 @@ def bifurcation_sequence(
     saddle's unstable branch lands, then `bifurc.find_connection`, wherever
     that landing changes.
 
-    Isolated branches that are born and die between two samples, and
-    connections within 10% of an interval from a local event, are not
-    found; raise `n_samples` to see them.  Connections are sought only from
-    saddles with one-dimensional unstable manifolds.
+    Known shortcomings: isolated branches born and dying between two
+    samples, and connections within 10% of an interval from a local event,
+    are not found (raise `n_samples`); connections are sought only from
+    saddles with one-dimensional unstable manifolds; whether a Hopf point is
+    sub- or supercritical is not decided, so every interval after the first
+    one in sweep order is flagged as possibly holding a periodic orbit;
+    edges end at sinks (an orbit passing a saddle is followed on), so a
+    cycle of saddle connections shows as undecided ends, not as a cycle.
     """
     index = system.param_index(param)
     start, stop = _check_range(p_range)
@@ -573,6 +581,7 @@ def _check_range(p_range):
         raise InputError(
             f"p_range must be two numbers (start, stop), got {p_range!r}"
         ) from exc
+
     if not (math.isfinite(start) and math.isfinite(stop)) or start == stop:
         raise InputError(
             f"p_range must be two distinct finite numbers, got {p_range!r}"
@@ -707,8 +716,10 @@ class _Piece:
             for p, x in zip(other.p, other.x, strict=True)
             if p < self.lo - tiny or p > self.hi + tiny
         ]
+
         for p, x in sorted(pairs, key=lambda pair: pair[0]):
             merged.add(p, x)
+
         low = min((self, other), key=lambda piece: (piece.lo, _END_RANK[piece.ends[0]]))
         high = max(
             (self, other), key=lambda piece: (piece.hi, -_END_RANK[piece.ends[1]])
@@ -957,6 +968,7 @@ class _Run:
         for point in branch.special_points:
             if point.label not in _LOCAL_LABELS or not self._inside(point):
                 continue
+
             labels = {"LP", "BP"}
             same_step = (
                 e for e in events
@@ -1118,6 +1130,7 @@ class _Run:
             self.system, p, rest_points=nodes, box=self.box, param=self.param,
             sources=sources, manifold_options=options,
         )  # fmt: skip
+
         self._advance(f"graph at {self.param} = {value:.6g}")
         return graph
 
@@ -1278,6 +1291,7 @@ class _Run:
     def _local_row(self, k, event):
         before, after = self._linked(k, "before"), self._linked(k, "after")
         reason = "imaginary pair" if event.label == "H" else "zero eigenvalue"
+
         return dict(
             kind=event.kind, label=event.label, param=self.param, value=event.value,
             x=_frozen(event.x), **_ends(before, after), **self._counts(event.value),
@@ -1292,6 +1306,7 @@ class _Run:
         tracks = {track.id: track for track in self.tracks}
         source, target = tracks[het.source], tracks[het.target]
         p_before, p_after = het.bracket[:: self.sweep]
+
         return dict(
             kind="heteroclinic", label="HET", param=self.param, value=het.value,
             x=_frozen(het.x), **_ends([source], [target]), **self._counts(het.value),
@@ -1406,6 +1421,7 @@ def _same_event(a, b, run):
     labels = {a.label, b.label}
     if len(labels) > 1 and labels != {"LP", "BP"}:
         return False
+
     width = run.hi - run.lo
     precision = max(_zero_if_nan(a.precision), _zero_if_nan(b.precision))
     p_tol = max(EVENT_P_TOL * width, 2 * precision)
@@ -1430,15 +1446,24 @@ def _state(x):
 
 
 def _nodes_at(system, tracks, p, value, box):
-    """The rest points of the tracks covering `value`, with the tracks' ids."""
+    """The rest points of the tracks covering `value`, with the tracks' ids.
+
+    At an event the tracks that meet there give one (non-hyperbolic) node,
+    with the smallest of their ids.
+    """
     width = box[1] - box[0]
     nodes = []
     for track in tracks:
-        if track.covers(value):
-            x, converged = newton(system, track.guess(value), p, scale=width)
-            x = x if converged else track.guess(value)
-            residual = float(np.max(np.abs(system.f(x, p))))
-            nodes.append(classify_rest_point(system, x, p, residual).with_id(track.id))
+        if not track.covers(value):
+            continue
+        guess = track.guess(value)
+        x, converged = newton(system, guess, p, scale=width)
+        x = x if converged else guess
+
+        if any(np.max(np.abs(x - node.x) / width) <= SAME_POINT_TOL for node in nodes):
+            continue
+        residual = float(np.max(np.abs(system.f(x, p))))
+        nodes.append(classify_rest_point(system, x, p, residual).with_id(track.id))
     return nodes
 
 
@@ -1476,11 +1501,6 @@ def _ends(before, after):
         "morse_source": tuple(t.morse_index for t in before),
         "morse_target": tuple(t.morse_index for t in after),
     }  # fmt: skip
-
-
-def _count(number, noun):
-    """``"1 sink"``, ``"3 sinks"``."""
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _connection_target(saddle, low, high, old, new):
@@ -1545,11 +1565,13 @@ def _describe_local(label, before, after):
         return f"{_names(after)} appear"
     if not after:
         return f"{_names(before)} collide and disappear"
+
     if label == "H":
         return (
             f"{_names(before)} becomes {_names(after)}; a periodic orbit is born "
             "or dies here and the graph is not followed beyond"
         )
+
     if len(before) == 1 and len(after) > 1:
         return f"{_names(before)} splits into {_names(after)}"
     if len(before) > 1 and len(after) == 1:
@@ -1607,12 +1629,14 @@ def _event_row(event, variables):
         "param": event.param,
         "value": event.value,
     }
+
     row.update(zip(variables, np.asarray(event.x).tolist(), strict=True))
     row.update(
         source=" ".join(map(str, event.source)),
         target=" ".join(map(str, event.target)),
         morse_indices=event.morse_indices,
     )
+
     for name in _table_columns(())[8:]:
         row.setdefault(name, getattr(event, name))
     return row
@@ -1648,6 +1672,7 @@ def _render_events(sequence):
         f"{'order':>5} {'label':<5} {sequence.param[:14]:>14}{state}  {'rest':<7} "
         f"{'sinks':<7} description"
     ]
+
     for event in sequence.events:
         state = "".join(f" {v:>11.5g}" for v in np.asarray(event.x)[: len(variables)])
         rest = f"{event.n_rest_before}->{event.n_rest_after}"

@@ -96,7 +96,11 @@ def classify(problem, point, tangent):
     first, second = directions
     if abs(first @ known) < abs(second @ known):
         first, second = second, first
+    # Orient the new direction canonically (largest component positive) so
+    # that switched branches do not depend on the signs of null vectors.
+    second = second * np.sign(second[np.argmax(np.abs(second))])
     data["directions"] = (np.sign(first @ known) * first, second)
+
     vertical = min(abs(first[-1]), abs(second[-1])) <= _VERTICAL_TOL
     return ("pitchfork" if vertical else "transcritical"), data
 
@@ -120,6 +124,7 @@ def _null_vectors(problem, point):
     left = null_vector(lu, transpose=True)[:-1]
     second = null_vector(factorize(bordered(jac, fp, first)))
     second -= (second @ first) * first
+
     return (first, second / np.linalg.norm(second)), left / np.linalg.norm(left)
 
 
@@ -130,6 +135,7 @@ def _abe_coefficients(problem, y, phi, psi):
     c11 = psi @ system.fxx(x, p, k, phi[0], phi[0])
     c12 = psi @ system.fxx(x, p, k, phi[0], phi[1])
     c22 = psi @ system.fxx(x, p, k, phi[1], phi[1])
+
     return np.array([c11, c12, c22], dtype=float)
 
 
@@ -143,11 +149,13 @@ def _abe_roots(coefficients, phi):
     mean, half = 0.5 * (c11 + c22), 0.5 * (c11 - c22)
     radius = math.hypot(half, c12)
     scale = max(abs(c11), abs(c12), abs(c22))
+
     if scale == 0 or radius <= 1e-12 * scale or abs(mean) >= radius:
         return None
     angle = math.atan2(c12, half)
     spread = math.acos(-mean / radius)
     roots = [(angle + spread) / 2, (angle - spread) / 2]
+
     return [math.cos(t) * phi[0] + math.sin(t) * phi[1] for t in roots]
 
 
@@ -182,6 +190,7 @@ def switch_branch(branch, special_point, **options):
             f"({special_point.kind}) at {special_point.param} = {special_point.value:g}"
         )
     p_range = options.pop("p_range", branch.p_range)
+
     opts = _continuation.make_options(options.pop("options", None), **options)
     problem = _continuation._Problem(
         branch.system,
@@ -191,14 +200,17 @@ def switch_branch(branch, special_point, **options):
         _other_params(branch),
         opts,
     )
+
     known, new = special_point.data["directions"]
     y_bp = np.append(special_point.x, special_point.value)
     start = _first_point(problem, y_bp, known, new)
+
     if start is None:
         return _failed(problem, y_bp, "the corrector fell back onto the known branch")
     if not problem.lo <= start[-1] <= problem.hi:
         return _failed(problem, y_bp, "the new branch leaves the parameter range")
     problem.move_start(start[-1])
+
     return _continuation.run_from(problem, start[:-1], hint=new)
 
 
@@ -218,6 +230,7 @@ def _first_point(problem, y_bp, known, new):
     weights = problem.weights(y_bp)
     unit = new / math.sqrt(weights @ (new * new))
     row = weights * unit
+
     for fraction in _FIRST_STEPS:
         h = fraction * opts.step
         try:
@@ -240,6 +253,7 @@ def _first_point(problem, y_bp, known, new):
         off_old = offset - (offset @ known) * known
         if np.linalg.norm(off_old) >= _SEPARATION * np.linalg.norm(offset) > 0:
             return fix.y
+
     return None
 
 
@@ -289,7 +303,7 @@ def diagram(system, x0, param, p_range, *, max_depth=3, **options):
     options = {k: v for k, v in options.items() if k not in ("p0", "params")}
 
     i = 0
-    while i < len(branches):
+    while i < len(branches) and not _interrupted(branches):
         for j, point in enumerate(branches[i].special_points):
             if depths[i] >= max_depth or not _needs_switch(point, branches):
                 continue
@@ -297,10 +311,17 @@ def diagram(system, x0, param, p_range, *, max_depth=3, **options):
             branches.append(new)
             origins.append((i, j))
             depths.append(depths[i] + 1)
+            if _interrupted(branches):
+                break
         i += 1
-    status = min((b.status for b in branches), key=_continuation._SEVERITY.index)
-    message = f"{len(branches)} branches; worst status: {status.text}"
-    return Diagram(tuple(branches), tuple(origins), status, message)
+
+    worst = min(branches, key=lambda b: _continuation.severity(b.status))
+    message = f"{len(branches)} branches; worst: {worst.message}"
+    return Diagram(tuple(branches), tuple(origins), worst.status, message)
+
+
+def _interrupted(branches):
+    return branches[-1].status is Status.INTERRUPTED
 
 
 def _needs_switch(point, branches):
@@ -311,4 +332,5 @@ def _needs_switch(point, branches):
         any(_same_point(point, other) for other in branch.special_points)
         for branch in branches
     )
+
     return found_on < 2

@@ -43,6 +43,7 @@ def main(argv=None):
     if not getattr(args, "run", None):
         parser.print_help()
         return EXIT_INPUT
+
     try:
         return args.run(args)
     except (BifurcError, OSError) as exc:
@@ -62,6 +63,7 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=f"bifurc {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+
     for add, run in SUBCOMMANDS:
         add(subparsers).set_defaults(run=run)
     return parser
@@ -81,12 +83,14 @@ def _run_models(args):
         print("no built-in models are available")
         return EXIT_OK
     width = max(len(entry.name) for entry in entries)
+
     for entry in entries:
         start, end = entry.p_range
         print(
             f"{entry.name:<{width}}  {entry.summary} "
             f"[{entry.param}: {start:g} -> {end:g}]"
         )
+
     return EXIT_OK
 
 
@@ -95,6 +99,7 @@ def _registry_entries():
         from . import models
     except ImportError:
         return []
+
     return list(models.available())
 
 
@@ -109,6 +114,7 @@ def _add_continue(subparsers):
         description="Follow a branch of rest points in one parameter; print the "
         "special points (LP, BP, H) and optionally write the branch CSV and a plot.",
     )
+
     sub.add_argument("model", help="built-in model name or path of a TOML model file")
     sub.add_argument("--param", help="parameter to continue (default: the model's)")
     sub.add_argument(
@@ -118,6 +124,7 @@ def _add_continue(subparsers):
         metavar=("A", "B"),
         help="parameter interval (default: the model's)",
     )
+
     sub.add_argument("--p0", type=float, help="start value of the parameter")
     sub.add_argument(
         "--x0",
@@ -126,6 +133,7 @@ def _add_continue(subparsers):
         metavar="X",
         help="start state (a rest point or a guess)",
     )
+
     sub.add_argument(
         "--set",
         action="append",
@@ -133,6 +141,7 @@ def _add_continue(subparsers):
         metavar="NAME=VALUE",
         help="set another parameter (repeatable)",
     )
+
     sub.add_argument("--csv", metavar="FILE", help="write the branch CSV here")
     sub.add_argument("--plot", metavar="FILE", help="save a bifurcation diagram here")
     sub.add_argument(
@@ -140,9 +149,11 @@ def _add_continue(subparsers):
         action="store_true",
         help="also follow the branches through every branch point",
     )
+
     sub.add_argument("--ds", type=float, help="first step (default 0.01)")
     sub.add_argument("--ds-max", type=float, help="largest step (default 0.1)")
     sub.add_argument("--max-steps", type=int, help="steps per direction (default 2000)")
+
     return sub
 
 
@@ -158,6 +169,7 @@ def _run_continue(args):
         "max_steps": args.max_steps,
         "p0": setup["p0"],
     }
+
     options = {key: value for key, value in options.items() if value is not None}
     run = diagram if args.diagram else continuation
     result = run(
@@ -174,6 +186,7 @@ def _setup_run(args):
     system, entry = _load(args.model)
     system = system.with_params(**_parse_sets(args.set)) if args.set else system
     param = args.param or (entry.param if entry else None)
+
     if param is None:
         param = system.parameters[0]
     k = system.param_index(param)
@@ -182,9 +195,11 @@ def _setup_run(args):
     if p_range is None:
         raise InputError(f"--range A B is needed for the model file {args.model!r}")
     p0 = args.p0
+
     if p0 is None and entry is not None and not args.range:
         p0 = entry.p_range[0]
     x0 = _start_state(args, system, entry)
+
     return {
         "system": system,
         "param": system.parameters[k],
@@ -201,12 +216,14 @@ def _load(model):
         from ._toml import load_model
 
         return load_model(path), None
+
     try:
         from . import models
     except ImportError as exc:
         raise InputError(
             f"{model!r} is not a model file and built-in models are unavailable"
         ) from exc
+
     entry = models.get(model)
     return entry.build(), entry
 
@@ -225,6 +242,7 @@ def _parse_sets(items):
                 f"--set expects NAME=VALUE with a finite number, got {item!r}"
             )
         values[name.strip()] = value
+
     return values
 
 
@@ -233,6 +251,7 @@ def _start_state(args, system, entry):
         return system.check_state(np.array(args.x0), "--x0")
     if entry is not None and entry.x0 is not None and not args.set:
         return np.array(entry.x0, dtype=float)
+
     return np.zeros(system.n)
 
 
@@ -247,10 +266,12 @@ def _print_result(result, setup):
     branches = getattr(result, "branches", (result,))
     system = setup["system"]
     title = system.name or "model"
+
     print(
         f"{title}: {len(branches)} branch(es) in {setup['param']} over "
         f"[{min(setup['p_range']):g}, {max(setup['p_range']):g}]"
     )
+
     for i, branch in enumerate(branches):
         status = f"{branch.status.code}: {branch.message}"
         print(f"  branch {i}: {len(branch)} points; {status}")
@@ -268,6 +289,7 @@ def _write_outputs(result, args):
     if args.csv:
         result.to_csv(args.csv)
         print(f"branch CSV written to {args.csv}")
+
     if args.plot:
         from .plotting import plot_diagram, save_figure
 
@@ -292,25 +314,30 @@ def _add_sequence(subparsers):
         "points involved and how the graph of rest points changes.  Without MODEL, "
         "the built-in diffusion memory landscape.",
     )
+
     sub.add_argument("model", nargs="?", help="built-in model name or TOML model file")
     sub.add_argument("--param", help="parameter to sweep (default: the model's)")
     sub.add_argument(
         "--range", nargs=2, type=float, metavar=("A", "B"),
         help="sweep from A to B (A > B sweeps downwards; default: the model's)",
     )  # fmt: skip
+
     sub.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE",
         help="set another parameter (repeatable)",
     )  # fmt: skip
     sub.add_argument("--csv", metavar="FILE", help="write the sequence table here")
     sub.add_argument("--diagram", metavar="FILE", help="write every branch (CSV) here")
+
     sub.add_argument("--plot", metavar="FILE", help="save the timeline figure here")
     sub.add_argument("--samples", type=int, help="sample values of the parameter")
     sub.add_argument("--seed", type=int, default=0, help="seed of the Newton starts")
+
     sub.add_argument(
         "--progress", action=argparse.BooleanOptionalAction, default=None,
         help="progress bar on stderr (default: when stderr is a terminal)",
     )  # fmt: skip
+
     return sub
 
 
@@ -321,6 +348,7 @@ def _run_sequence(args):
     system = system.with_params(**_parse_sets(args.set)) if args.set else system
     param = args.param or (entry.param if entry else system.parameters[0])
     p_range = tuple(args.range) if args.range else (entry.p_range if entry else None)
+
     if p_range is None:
         raise InputError(f"--range A B is needed for the model file {args.model!r}")
     for option, value in (("--diagram", args.diagram), ("--csv", args.csv)):
@@ -343,6 +371,7 @@ def _run_sequence(args):
         if path:
             write(path)
             print(f"{what} written to {path}")
+
     return EXIT_OK if sequence.status.success else EXIT_RUN
 
 

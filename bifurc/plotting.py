@@ -40,7 +40,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 # Publication defaults: fonts readable in a single-column figure, TrueType
-# fonts embedded in PDF and text kept as text in SVG (both stay editable).
+# fonts embedded in PDF and text kept as text in SVG (both stay editable),
+# and a fixed salt for SVG element ids so the same figure gives the same file.
 STYLE = {
     "font.size": 10,
     "axes.labelsize": 11,
@@ -59,6 +60,7 @@ STYLE = {
     "pdf.fonttype": 42,
     "ps.fonttype": 42,
     "svg.fonttype": "none",
+    "svg.hashsalt": "bifurc",
 }
 
 # Font size of secondary text: tick labels of panels, node ids, event labels.
@@ -131,6 +133,50 @@ EMPTY_INTERVAL = 1e-9
 # Trajectories stop when they leave the view grown by this many widths.
 ESCAPE_WIDTHS = 2.0
 
+# Phase portraits whose view is the system's box add this fraction of its
+# width on each side, so that rest points on its faces show whole.
+BOX_MARGIN = 0.05
+
+# Parameter values below this size are shown as 0 in titles (a located
+# symmetric event sits at 1e-60, say, rather than at exactly zero).
+TITLE_ZERO = 1e-12
+
+# Keyword arguments of the artists, so that each drawing call fits a line.
+_SPECIAL_MARKER = {"color": "black", "markerfacecolor": "white", "markersize": 5.5}
+_HET_LINE = {"color": "#555555", "linestyle": "-.", "linewidth": 0.9, "zorder": 1}
+_CONTOURS = {"colors": "#b8b8b8", "linestyles": "solid", "linewidths": 0.6}
+_STREAM = {"color": "#c9c9c9", "linewidth": 0.6, "arrowsize": 0.8, "zorder": 0}
+_TRAJECTORY = {"color": "#5a5a5a", "linewidth": 0.9, "zorder": 2}
+_CONNECTION = {"color": "#b2182b", "linewidth": 2.2, "zorder": 3}
+_ARROW = {
+    "arrowstyle": "-|>",
+    "lw": 0.9,
+    "mutation_scale": 11,
+    "shrinkA": 0,
+    "shrinkB": 0,
+}
+_STUB = {"arrowstyle": "-|>", "color": "#9a9a9a", "linestyle": ":", "lw": 0.9}
+_GRAPH_ARROW = {
+    "arrowstyle": "-|>",
+    "mutation_scale": 10,
+    "lw": 1.0,
+    "shrinkA": 6,
+    "shrinkB": 6,
+}
+_SOLVER = {"method": "LSODA", "rtol": 1e-7, "atol": 1e-9}
+
+# Edge colours: an orbit that reaches a rest point, and one that does not.
+EDGE_COLOR, LOOSE_EDGE_COLOR = "#2f7d32", "#9a9a9a"
+
+# Rest point markers by type, (marker, filled): sinks filled, sources open,
+# saddles crosses, non-hyperbolic points open diamonds.
+REST_MARKERS = {
+    "sink": ("o", True),
+    "source": ("o", False),
+    "saddle": ("X", True),
+    "non-hyperbolic": ("D", False),
+}
+
 
 def style():
     """A context manager applying `STYLE` (``with bifurc.plotting.style(): ...``)."""
@@ -193,20 +239,22 @@ def plot_diagram(
     joins the two parts; elsewhere the part before reaches the next branch
     point.  Each line carries the gid ``"branch-<k>"`` (markers
     ``"special-<label>"``), so its data can be read back from the Axes.
+    A sequence swept downwards is drawn with the parameter axis inverted, so
+    that the sweep reads from left to right.
     """
     branches, points, hets, sweep = _diagram_parts(result)
     if color_by not in ("branch", "morse"):
         raise InputError(f"color_by must be 'branch' or 'morse', got {color_by!r}")
     if not branches:
         raise InputError("plot_diagram: nothing to draw (no branch with points)")
-    system = branches[0].system
-    values, ylabel = _measure(system, measure)
+    values, ylabel = _measure(branches[0].system, measure)
 
     with style():
         ax = _axes(ax)
         for k, branch in enumerate(branches):
             name = names[k] if names is not None else f"branch {k}"
             _draw_branch(ax, branch, values, k, name, color_by)
+
         items = _draw_special(ax, points, values, special)
         items += _draw_hets(ax, hets, special)
         ax.set_xlabel(branches[0].param)
@@ -225,6 +273,7 @@ def _diagram_parts(result):
         return _nonempty([result]), _located(result.special_points), [], 1
     if isinstance(result, Diagram):
         return _nonempty(result.branches), list(result.special_points), [], 1
+
     if hasattr(result, "events") and hasattr(result, "branches"):
         local = [e for e in result.events if e.label != "HET"]
         hets = [e.value for e in result.events if e.label == "HET"]
@@ -232,6 +281,7 @@ def _diagram_parts(result):
     if isinstance(result, list | tuple) and all(isinstance(b, Branch) for b in result):
         points = [sp for b in result for sp in _located(b.special_points)]
         return _nonempty(result), _distinct(points), [], 1
+
     raise InputError(
         "plot_diagram needs a Branch, a Diagram, a Sequence or a list of "
         f"branches, got {type(result).__name__}"
@@ -243,9 +293,8 @@ def _nonempty(branches):
 
 
 def _located(points):
-    return [sp for sp in points if sp.label != "EP"] + [
-        sp for sp in points if sp.label == "EP"
-    ]
+    """The special points, end points last (their labels yield to the others)."""
+    return sorted(points, key=lambda sp: sp.label == "EP")
 
 
 def _distinct(points):
@@ -253,12 +302,12 @@ def _distinct(points):
     unique = []
     for point in points:
         scale = 1.0 + abs(point.value) + np.linalg.norm(point.x)
-        if not any(
-            other.label == point.label
-            and abs(other.value - point.value) + np.linalg.norm(other.x - point.x)
-            <= 1e-7 * scale
-            for other in unique
-        ):
+        same = [
+            abs(u.value - point.value) + np.linalg.norm(u.x - point.x) <= 1e-7 * scale
+            for u in unique
+            if u.label == point.label
+        ]
+        if not any(same):
             unique.append(point)
     return unique
 
@@ -271,6 +320,7 @@ def _measure(system, measure):
         name = getattr(measure, "__name__", "measure")
         name = "measure" if name == "<lambda>" else name
         return (lambda xs: np.array([float(measure(x)) for x in xs])), name
+
     if isinstance(measure, str) and measure in system.variables:
         j = system.variables.index(measure)
         return (lambda xs: xs[:, j]), measure
@@ -278,6 +328,7 @@ def _measure(system, measure):
         return (lambda xs: np.linalg.norm(xs, axis=1)), r"$\Vert x \Vert$"
     if measure == "max":
         return (lambda xs: np.max(xs, axis=1)), r"$\max_i\, x_i$"
+
     raise InputError(
         f"measure must be a variable name {list(system.variables)[:6]}, 'norm', "
         f"'max' or a function of the state, got {measure!r}"
@@ -295,12 +346,10 @@ def _axes(ax):
 
 def _draw_branch(ax, branch, values, k, name, color_by):
     """One line per run of equal stability, joined at the special points."""
-    xs = np.asarray(branch.x).reshape(len(branch), -1)
-    ys = values(xs)
+    ys = values(np.asarray(branch.x).reshape(len(branch), -1))
     joins = _stability_joins(branch, values)
     color = BRANCH_COLORS[k % len(BRANCH_COLORS)]
 
-    first = True
     for start, stop, count in _runs(branch.n_unstable):
         px, py = list(branch.p[start:stop]), list(ys[start:stop])
         if stop < len(branch):
@@ -309,16 +358,12 @@ def _draw_branch(ax, branch, values, k, name, color_by):
         if start > 0 and joins[start][2]:
             px.insert(0, joins[start][0])
             py.insert(0, joins[start][1])
+
         line_color = _morse_color(count) if color_by == "morse" else color
+        label = name if start == 0 else "_nolegend_"
         ax.plot(
-            px,
-            py,
-            _line_style(count),
-            color=line_color,
-            gid=f"branch-{k}",
-            label=name if first else "_nolegend_",
+            px, py, _line_style(count), color=line_color, gid=f"branch-{k}", label=label
         )
-        first = False
 
 
 def _runs(n_unstable):
@@ -334,10 +379,10 @@ def _stability_joins(branch, values):
     The join is the located special point between points i-1 and i when there
     is one, else point i itself (drawn as the end of the run before).
     """
-    joins = {}
     xs = np.asarray(branch.x).reshape(len(branch), -1)
-    for i in range(1, len(branch)):
-        joins[i] = (float(branch.p[i]), float(values(xs[i : i + 1])[0]), False)
+    ys = values(xs)
+    joins = {i: (float(branch.p[i]), float(ys[i]), False) for i in range(len(branch))}
+
     for sp in branch.special_points:
         if sp.label in ("LP", "BP", "H") and 0 <= sp.index < len(branch) - 1:
             y = float(values(np.asarray(sp.x).reshape(1, -1))[0])
@@ -364,16 +409,9 @@ def _draw_special(ax, points, values, special):
         if point.label not in special:
             continue
         y = float(values(np.asarray(point.x).reshape(1, -1))[0])
-        ax.plot(
-            [point.value],
-            [y],
-            MARKERS.get(point.label, "o"),
-            color="black",
-            markerfacecolor="white",
-            markersize=5.5,
-            zorder=4,
-            gid=f"special-{point.label}",
-        )
+        marker = MARKERS.get(point.label, "o")
+        gid = f"special-{point.label}"
+        ax.plot([point.value], [y], marker, zorder=4, gid=gid, **_SPECIAL_MARKER)
         items.append((float(point.value), y, point.label))
     return items
 
@@ -385,45 +423,21 @@ def _draw_hets(ax, hets, special):
     ax.autoscale_view()
     top = ax.get_ylim()[1]
     for value in hets:
-        ax.axvline(
-            value,
-            color="#555555",
-            linestyle="-.",
-            linewidth=0.9,
-            gid="special-HET",
-            zorder=1,
-        )
+        ax.axvline(value, gid="special-HET", **_HET_LINE)
     return [(float(v), top, "HET") for v in hets]
 
 
 def _finish_diagram(ax, branches, color_by, legend, sweep):
     """Legend of branches and line styles; sweep direction left to right."""
-    from matplotlib.lines import Line2D
-
-    counts = np.concatenate([np.asarray(b.n_unstable) for b in branches])
+    counts = sorted(set(np.concatenate([b.n_unstable for b in branches]).tolist()))
     handles = []
     if color_by == "branch" and len(branches) > 1:
-        handles += [
-            Line2D([], [], color=line.get_color(), label=line.get_label())
-            for line in ax.get_lines()
-            if line.get_gid().startswith("branch-") and line.get_label()[0] != "_"
-        ]
+        handles += _branch_handles(ax)
     if color_by == "morse":
-        for index in sorted(set(counts.tolist())):
-            label = "not computed" if index < 0 else f"Morse index {index}"
-            handles.append(
-                Line2D(
-                    [],
-                    [],
-                    color=_morse_color(index),
-                    linestyle=_line_style(index),
-                    label=label,
-                )
-            )
+        handles += [_morse_handle(index) for index in counts]
     else:
-        styles = sorted({_line_style(c) for c in counts.tolist()})
-        if len(styles) > 1:
-            handles += [_style_handle(s) for s in styles]
+        styles = sorted({_line_style(c) for c in counts})
+        handles += [_style_handle(s) for s in styles] if len(styles) > 1 else []
 
     if legend is None:
         legend = len(handles) > 1
@@ -433,12 +447,30 @@ def _finish_diagram(ax, branches, color_by, legend, sweep):
         ax.invert_xaxis()
 
 
+def _branch_handles(ax):
+    """Solid legend lines in each branch's colour (its first line has the name)."""
+    from matplotlib.lines import Line2D
+
+    lines = [
+        line for line in ax.get_lines() if str(line.get_gid()).startswith("branch-")
+    ]
+    named = [line for line in lines if not line.get_label().startswith("_")]
+    return [Line2D([], [], color=ln.get_color(), label=ln.get_label()) for ln in named]
+
+
+def _morse_handle(index):
+    from matplotlib.lines import Line2D
+
+    label = "not computed" if index < 0 else f"Morse index {index}"
+    color, linestyle = _morse_color(index), _line_style(index)
+    return Line2D([], [], color=color, linestyle=linestyle, label=label)
+
+
 def _style_handle(linestyle):
     from matplotlib.lines import Line2D
 
-    label = {STABLE_STYLE: "stable", UNSTABLE_STYLE: "unstable"}.get(
-        linestyle, "stability not computed"
-    )
+    names = {STABLE_STYLE: "stable", UNSTABLE_STYLE: "unstable"}
+    label = names.get(linestyle, "stability not computed")
     return Line2D([], [], color="#333333", linestyle=linestyle, label=label)
 
 
@@ -472,7 +504,8 @@ def place_labels(ax, items, fontsize=None, avoid_curves=True):
     Each label takes the best of a few positions around its point: no
     overlap with another label or marker, inside the axes, few curve
     vertices covered, nearer to its own point than to any other, and as
-    close as possible.
+    close as possible.  A greedy choice in the order of `items`; labels stay
+    apart as long as the figure is not resized afterwards.
     """
     if not items:
         return []
@@ -491,6 +524,7 @@ def place_labels(ax, items, fontsize=None, avoid_curves=True):
         "vertices": _curve_pixels(ax) if avoid_curves else np.empty((0, 2)),
         "anchors": anchors,
     }
+
     texts = []
     for k, (x, y, text) in enumerate(items):
         width, height = CHAR_WIDTH * fontsize * len(text), LINE_HEIGHT * fontsize
@@ -534,9 +568,9 @@ def _candidate_offsets(width, height):
     """Lower-left corners (points) around a point: the four diagonals, then farther."""
     g = LABEL_GAP + MARKER_CLEARANCE
     near = [(g, g), (g, -g - height), (-g - width, g), (-g - width, -g - height)]
+    side = [(g, g + height), (g, -g - 2 * height), (-g - width, g + height)]
     above = [(-width / 2, g + k * height) for k in range(1, 4)]
     below = [(-width / 2, -g - (k + 1) * height) for k in range(1, 4)]
-    side = [(g, g + height), (g, -g - 2 * height), (-g - width, g + height)]
     return near + side + [v for pair in zip(above, below, strict=True) for v in pair]
 
 
@@ -561,12 +595,8 @@ def _score(box, k, taken, scene):
     centre = np.array([box[0] + box[2], box[1] + box[3]]) / 2
     distances = np.hypot(*(scene["anchors"] - centre).T)
     misleading = bool(np.any(np.delete(distances, k) < distances[k]))
-    return (
-        OVERLAP_PENALTY * overlaps
-        + OUTSIDE_PENALTY * (not inside)
-        + MISLEADING_PENALTY * misleading
-        + covered
-    )
+    penalty = OVERLAP_PENALTY * overlaps + OUTSIDE_PENALTY * (not inside)
+    return penalty + MISLEADING_PENALTY * misleading + covered
 
 
 def _overlap(a, b):
@@ -630,13 +660,12 @@ def plot_phase_portrait(
         Initial states of orbits integrated forward for time `t_max`.
     t_max : float
     connections : sequence
-        Connecting orbits to highlight: `Connection` results (``orbit_x``),
+        Connecting orbits to highlight: `Connection` results (their ``x``),
         `ManifoldBranch` results (``orbit``) or arrays, shape (T, n).
     energy : bool or int
-        Draw level sets of ``system.energy`` (this many levels if an int);
-        for two-variable systems only.
+        Draw level sets of ``system.energy`` (this many levels if an int).
     vector_field : bool
-        Draw stream lines of f (two-variable systems only).
+        Draw stream lines of f.
     variables : pair of int or str
         The two variables spanning the plane (a projection when n > 2).
     xlim, ylim : pair of float, optional
@@ -648,6 +677,11 @@ def plot_phase_portrait(
     Returns
     -------
     matplotlib.axes.Axes
+
+    Notes
+    -----
+    Energy levels and stream lines need the whole state in the plane: they
+    are drawn for two-variable systems only, not for projections.
     """
     from ._landscape import classify_rest_point
 
@@ -655,8 +689,7 @@ def plot_phase_portrait(
     plane = [_variable_index(system, v) for v in variables]
     nodes = _rest_points(system, p, rest_points, graph, plane, xlim, ylim)
     nodes = [
-        r if hasattr(r, "morse_index") else classify_rest_point(system, r, p)
-        for r in nodes
+        r if hasattr(r, "kind") else classify_rest_point(system, r, p) for r in nodes
     ]
     view = _view(system, nodes, plane, xlim, ylim)
 
@@ -666,12 +699,14 @@ def plot_phase_portrait(
             _draw_energy(ax, system, p, view, energy)
         if system.n == 2 and vector_field:
             _draw_stream(ax, system, p, view)
+
         _draw_trajectories(ax, system, p, trajectories, t_max, plane, view)
         if graph is not None:
             _draw_edges(ax, graph, plane, {n.id: n for n in graph.nodes})
         _draw_connections(ax, connections, plane)
         _draw_rest_points(ax, nodes, plane, legend)
         _label_plane(ax, system, plane, view, p)
+
         if annotate or (annotate is None and graph is not None):
             place_labels(ax, [(*r.x[plane], str(r.id)) for r in nodes if r.id >= 0])
     return ax
@@ -722,116 +757,78 @@ def _view(system, nodes, plane, xlim, ylim):
         if limits[axis] is not None:
             continue
         if system.box is not None:
-            limits[axis] = (float(system.box[0][index]), float(system.box[1][index]))
-            continue
-        coords = [float(r.x[index]) for r in nodes] or [0.0]
-        lo, hi = min(coords), max(coords)
-        pad = max(VIEW_MARGIN * (hi - lo), 1.0)
+            lo, hi = float(system.box[0][index]), float(system.box[1][index])
+            pad = BOX_MARGIN * (hi - lo)
+        else:
+            coords = [float(r.x[index]) for r in nodes] or [0.0]
+            lo, hi = min(coords), max(coords)
+            pad = max(VIEW_MARGIN * (hi - lo), 1.0)
         limits[axis] = (lo - pad, hi + pad)
     return tuple(tuple(float(v) for v in lim) for lim in limits)
 
 
-def _grid(view):
-    gx = np.linspace(*view[0], GRID_POINTS)
-    gy = np.linspace(*view[1], GRID_POINTS)
-    return np.meshgrid(gx, gy)
-
-
-def _plane_states(system, plane, gx, gy):
-    """States, shape (G, n), with the two coordinates of the plane set."""
-    states = np.zeros((gx.size, system.n))
-    states[:, plane[0]] = gx.ravel()
-    states[:, plane[1]] = gy.ravel()
-    return states
+def _grid_states(system, view):
+    """A grid over the view, and the states on it, shape (G, 2)."""
+    gx, gy = np.meshgrid(
+        np.linspace(*view[0], GRID_POINTS), np.linspace(*view[1], GRID_POINTS)
+    )
+    return gx, gy, np.column_stack([gx.ravel(), gy.ravel()])
 
 
 def _draw_energy(ax, system, p, view, levels):
     """Level sets of the energy, spaced evenly in rank so every well shows."""
-    gx, gy = _grid(view)
-    states = _plane_states(system, (0, 1), gx, gy)
+    gx, gy, states = _grid_states(system, view)
     values = _batch_energy(system, states, p).reshape(gx.shape)
-    count = ENERGY_LEVELS if levels is True else int(levels)
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return
+
+    count = ENERGY_LEVELS if levels is True else int(levels)
     marks = np.unique(np.quantile(finite, np.linspace(0.01, 0.95, count)))
     if marks.size > 1:
-        ax.contour(
-            gx,
-            gy,
-            values,
-            levels=marks,
-            colors="#b8b8b8",
-            linestyles="solid",
-            linewidths=0.6,
-            zorder=0,
-        )
+        ax.contour(gx, gy, values, levels=marks, zorder=0, **_CONTOURS)
 
 
 def _batch_energy(system, states, p):
     """The energy at many states: one vectorised call when it is exact, else a loop."""
-    loop = lambda: np.array([system.energy(x, p) for x in states], dtype=float)  # noqa: E731
     try:
         values = np.asarray(system.energy(states.T, p), dtype=float)
     except Exception:  # a per-point energy may reject a batch in any way
-        return loop()
-    if values.shape != (states.shape[0],):
-        return loop()
+        values = None
+
     probe = np.linspace(0, states.shape[0] - 1, 7).astype(int)
     exact = [system.energy(states[i], p) for i in probe]
-    if not np.allclose(values[probe], exact, rtol=1e-12, atol=1e-12):
-        return loop()
-    return values
+    usable = values is not None and values.shape == (states.shape[0],)
+    if usable and np.allclose(values[probe], exact, rtol=1e-12, atol=1e-12):
+        return values
+    return np.array([system.energy(x, p) for x in states], dtype=float)
 
 
 def _draw_stream(ax, system, p, view):
-    gx, gy = _grid(view)
-    states = _plane_states(system, (0, 1), gx, gy)
+    gx, gy, states = _grid_states(system, view)
     field = np.array([system.f(x, p) for x in states])
-    u = field[:, 0].reshape(gx.shape)
-    v = field[:, 1].reshape(gx.shape)
-    ax.streamplot(
-        gx,
-        gy,
-        u,
-        v,
-        color="#c9c9c9",
-        linewidth=0.6,
-        density=1.0,
-        arrowsize=0.8,
-        zorder=0,
-    )
+    u, v = (field[:, j].reshape(gx.shape) for j in (0, 1))
+    ax.streamplot(gx, gy, u, v, density=1.0, **_STREAM)
 
 
 def _draw_trajectories(ax, system, p, starts, t_max, plane, view):
     from scipy.integrate import solve_ivp
 
-    event = _escape_event(system, view, plane)
+    event = _escape_event(view, plane)
     for start in starts:
         x0 = system.check_state(start, "trajectories")
+        span = (0.0, float(t_max))
         solution = solve_ivp(
-            lambda t, x: system.f(x, p),
-            (0.0, float(t_max)),
-            x0,
-            method="LSODA",
-            rtol=1e-7,
-            atol=1e-9,
-            events=event,
+            lambda t, x: system.f(x, p), span, x0, events=event, **_SOLVER
         )
+
         orbit = solution.y.T[:, plane]
-        ax.plot(
-            orbit[:, 0],
-            orbit[:, 1],
-            color="#5a5a5a",
-            linewidth=0.9,
-            gid="trajectory",
-            zorder=2,
-        )
-        ax.plot(orbit[:1, 0], orbit[:1, 1], ".", color="#5a5a5a", zorder=2)
-        _arrow(ax, orbit, "#5a5a5a")
+        ax.plot(orbit[:, 0], orbit[:, 1], gid="trajectory", **_TRAJECTORY)
+        ax.plot(orbit[:1, 0], orbit[:1, 1], ".", color=_TRAJECTORY["color"], zorder=2)
+        _arrow(ax, orbit, _TRAJECTORY["color"])
 
 
-def _escape_event(system, view, plane):
+def _escape_event(view, plane):
     """Terminal event: the orbit left the view grown by `ESCAPE_WIDTHS` widths."""
     lo = np.array([v[0] for v in view])
     hi = np.array([v[1] for v in view])
@@ -849,63 +846,39 @@ def _arrow(ax, orbit, color, where=0.5):
     """An arrow head on a curve, shape (T, 2), at a fraction of its length."""
     if len(orbit) < 2:
         return
-    steps = np.linalg.norm(np.diff(orbit, axis=0), axis=1)
-    length = np.concatenate([[0.0], np.cumsum(steps)])
+    length = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(orbit, axis=0).T))])
     if length[-1] == 0:
         return
     i = int(np.searchsorted(length, where * length[-1]))
     i = min(max(i, 1), len(orbit) - 1)
     ax.annotate(
-        "",
-        xy=orbit[i],
-        xytext=orbit[i - 1],
-        arrowprops={
-            "arrowstyle": "-|>",
-            "color": color,
-            "lw": 0.9,
-            "mutation_scale": 11,
-            "shrinkA": 0,
-            "shrinkB": 0,
-        },
+        "", xy=orbit[i], xytext=orbit[i - 1], arrowprops={"color": color, **_ARROW}
     )
 
 
 def _draw_edges(ax, graph, plane, nodes):
     """The orbits of the graph's edges, with an arrow each."""
     for edge in graph.edges:
-        color = "#2f7d32" if edge.end == "rest point" else "#9a9a9a"
         if edge.orbit is not None and len(edge.orbit) > 1:
             orbit = np.asarray(edge.orbit)[:, plane]
         elif edge.target is not None:
             orbit = np.array([nodes[edge.source].x, nodes[edge.target].x])[:, plane]
         else:
             continue
-        style = "-" if edge.end == "rest point" else ":"
-        ax.plot(
-            orbit[:, 0],
-            orbit[:, 1],
-            style,
-            color=color,
-            linewidth=1.3,
-            gid="edge",
-            zorder=3,
-        )
+
+        landed = edge.end == "rest point"
+        color = EDGE_COLOR if landed else LOOSE_EDGE_COLOR
+        linestyle = "-" if landed else ":"
+        ax.plot(*orbit.T, linestyle, color=color, linewidth=1.3, gid="edge", zorder=3)
         _arrow(ax, orbit, color)
 
 
 def _draw_connections(ax, connections, plane):
     for k, connection in enumerate(connections):
         orbit = _orbit_of(connection)[:, plane]
-        ax.plot(
-            orbit[:, 0],
-            orbit[:, 1],
-            color="#b2182b",
-            linewidth=2.2,
-            gid="connection",
-            zorder=3,
-            label="connecting orbit" if k == 0 else "_nolegend_",
-        )
-        _arrow(ax, orbit, "#b2182b")
+        label = "connecting orbit" if k == 0 else "_nolegend_"
+        ax.plot(orbit[:, 0], orbit[:, 1], gid="connection", label=label, **_CONNECTION)
+        _arrow(ax, orbit, _CONNECTION["color"])
 
 
 def _orbit_of(connection):
@@ -914,6 +887,7 @@ def _orbit_of(connection):
         orbit = getattr(connection, name, None)
         if orbit is not None and not callable(orbit):
             return np.atleast_2d(np.asarray(orbit, dtype=float))
+
     orbit = np.asarray(connection, dtype=float)
     if orbit.ndim != 2:
         raise InputError(
@@ -923,36 +897,24 @@ def _orbit_of(connection):
     return orbit
 
 
-# Rest point markers by type: sinks filled, sources open, saddles crosses.
-_REST_MARKERS = {
-    "sink": ("o", True),
-    "source": ("o", False),
-    "saddle": ("X", True),
-    "non-hyperbolic": ("D", False),
-}
-
-
 def _draw_rest_points(ax, nodes, plane, legend):
+    """Rest points by type and Morse index, one legend entry per type."""
     shown = set()
     for node in sorted(nodes, key=lambda r: r.morse_index):
-        marker, filled = _REST_MARKERS.get(node.kind, ("o", True))
-        color = _morse_color(node.morse_index)
         label = node.label if node.label not in shown else "_nolegend_"
         shown.add(node.label)
-        ax.plot(
-            [node.x[plane[0]]],
-            [node.x[plane[1]]],
-            marker,
-            color=color,
-            markerfacecolor=color if filled else "white",
-            markersize=7,
-            markeredgewidth=1.4,
-            zorder=5,
-            gid=f"rest-{node.kind}",
-            label=label,
-        )
-    if legend and (shown or ax.get_legend_handles_labels()[0]):
+        _rest_marker(ax, node, node.x[plane[0]], node.x[plane[1]], 7, label=label)
+
+    if legend and ax.get_legend_handles_labels()[0]:
         ax.legend(loc="best", fontsize=STYLE["legend.fontsize"])
+
+
+def _rest_marker(ax, node, x, y, size, label="_nolegend_"):
+    marker, filled = REST_MARKERS.get(node.kind, ("o", True))
+    color = _morse_color(node.morse_index)
+    options = {"markersize": size, "markeredgewidth": 1.4, "zorder": 5, "label": label}
+    options["markerfacecolor"] = color if filled else "white"
+    ax.plot([x], [y], marker, color=color, gid=f"rest-{node.kind}", **options)
 
 
 def _label_plane(ax, system, plane, view, p):
@@ -961,9 +923,9 @@ def _label_plane(ax, system, plane, view, p):
     ax.set_xlabel(system.variables[plane[0]])
     ax.set_ylabel(system.variables[plane[1]])
     if system.m:
-        shown = ", ".join(
-            f"{n} = {v:.4g}" for n, v in zip(system.parameters, p, strict=True)
-        )
+        values = [0.0 if abs(v) < TITLE_ZERO else v for v in p]
+        pairs = zip(system.parameters, values, strict=True)
+        shown = ", ".join(f"{name} = {value:.4g}" for name, value in pairs)
         ax.set_title(shown if len(shown) < 60 else shown[:57] + "...")
 
 
@@ -991,7 +953,10 @@ def plot_sequence_timeline(sequence, *, layout=None, max_panels=8, figsize=None)
     matplotlib.figure.Figure
         The top axes shows the events in sweep order, numbered as in the
         table (``1 LP``, ``2 HET``, ...), with the intervals lettered; below,
-        one panel per interval with its graph of rest points.
+        one panel per interval with its graph of rest points, titled with
+        the interval and its counts (``*`` marks an interval that is not
+        Morse-Smale).  Intervals of zero length, between symmetric copies of
+        one event, get no panel.
     """
     width = abs(sequence.p_range[1] - sequence.p_range[0])
     intervals = [
@@ -1001,8 +966,7 @@ def plot_sequence_timeline(sequence, *, layout=None, max_panels=8, figsize=None)
     ]
     if not intervals:
         raise InputError("plot_sequence_timeline: the sequence has no interval")
-    if layout is None:
-        layout = "state" if sequence.system.n == 2 else "layered"
+    layout = layout or ("state" if sequence.system.n == 2 else "layered")
     if layout not in ("state", "layered"):
         raise InputError(f"layout must be 'state' or 'layered', got {layout!r}")
     chosen = _chosen_panels(len(intervals), max_panels)
@@ -1039,6 +1003,7 @@ def _timeline_figure(n_panels, figsize):
     rows = math.ceil(n_panels / columns)
     if figsize is None:
         figsize = (2.1 * max(columns, 3), 1.5 + 2.2 * rows)
+
     fig = plt.figure(figsize=figsize, layout="constrained")
     grid = fig.add_gridspec(1 + rows, columns, height_ratios=[0.8] + [2.0] * rows)
     top = fig.add_subplot(grid[0, :])
@@ -1049,24 +1014,21 @@ def _timeline_figure(n_panels, figsize):
 
 
 def _draw_axis(ax, sequence, intervals, chosen):
-    """Events as ticks with staggered labels; the shown intervals lettered."""
-    lo, hi = sorted(sequence.p_range)
-    ax.set_xlim(lo, hi)
+    """The parameter axis in sweep direction, shaded intervals and event ticks."""
+    ax.set_xlim(*sorted(sequence.p_range))
     ax.set_ylim(0.0, 1.0)
     if sequence.sweep < 0:
         ax.invert_xaxis()
     ax.set_yticks([])
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
-    ax.set_xlabel(
-        f"{sequence.param} (sweep {sequence.p_range[0]:.4g} → "
-        f"{sequence.p_range[1]:.4g})"
-    )
+    start, stop = sequence.p_range
+    ax.set_xlabel(f"{sequence.param} (sweep {start:.4g} → {stop:.4g})")
 
     shades = ("#dfe8f3", "#f3e9df")
     for letter, k in enumerate(chosen):
-        start, end = intervals[k].start, intervals[k].end
-        ax.axvspan(start, end, ymax=0.3, color=shades[letter % 2], lw=0)
+        low, high = intervals[k].start, intervals[k].end
+        ax.axvspan(low, high, ymax=0.3, color=shades[letter % 2], lw=0)
     for event in sequence.events:
         color = "#b2182b" if event.label == "HET" else "#222222"
         ax.axvline(event.value, ymin=0.0, ymax=0.45, color=color, lw=1.2)
@@ -1090,26 +1052,20 @@ def _letter(k):
 def _stagger(ax, labels, base, step, fontsize):
     """Centred labels on rows: each on the lowest row where it overlaps nothing."""
     scale = ax.figure.dpi / 72.0
+    options = {"ha": "center", "va": "bottom", "fontsize": fontsize, "gid": "label"}
     row_ends = []
     for value, text in sorted(labels, key=lambda item: _pixel_x(ax, item[0])):
         centre = _pixel_x(ax, value)
         half = 0.5 * CHAR_WIDTH * fontsize * len(text) * scale
-        row = next(
-            (r for r, end in enumerate(row_ends) if centre - half > end), len(row_ends)
-        )
+        free = [r for r, end in enumerate(row_ends) if centre - half > end]
+        row = free[0] if free else len(row_ends)
         if row == len(row_ends):
             row_ends.append(-math.inf)
         row_ends[row] = centre + half + LABEL_GAP * scale
-        ax.text(
-            value,
-            base + row * step,
-            text,
-            ha="center",
-            va="bottom",
-            fontsize=fontsize,
-            gid="label",
-            transform=ax.get_xaxis_transform(),
-        ).set_in_layout(False)
+
+        where = ax.get_xaxis_transform()
+        label = ax.text(value, base + row * step, text, transform=where, **options)
+        label.set_in_layout(False)
 
 
 def _pixel_x(ax, value):
@@ -1127,12 +1083,11 @@ def _interval_graph(sequence, interval):
 
 
 def _panel_title(letter, interval):
-    lo, hi = interval.start, interval.end
-    counts = (
-        f"{_plural(interval.n_rest, 'rest point')}, {_plural(interval.n_sinks, 'sink')}"
-    )
+    rest = _plural(interval.n_rest, "rest point")
+    sinks = _plural(interval.n_sinks, "sink")
     mark = "" if interval.morse_smale else " *"
-    return f"({_letter(letter)}) {lo:.3g} – {hi:.3g}{mark}\n{counts}"
+    span = f"{interval.start:.3g} – {interval.end:.3g}"
+    return f"({_letter(letter)}) {span}{mark}\n{rest}, {sinks}"
 
 
 def _plural(count, noun):
@@ -1148,23 +1103,19 @@ def _draw_graph(ax, graph, layout, sequence):
     if layout == "state":
         positions = {i: np.asarray(node.x[:2], float) for i, node in nodes.items()}
         _draw_state_edges(ax, graph, positions)
-        lo, hi = sequence.box
-        pad = PANEL_MARGIN * (hi - lo)
-        ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
-        ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
+        _state_frame(ax, sequence.box)
     else:
         positions = _layered_positions(nodes)
         _draw_arrows(ax, graph, positions)
         _layered_frame(ax, nodes, positions)
-    _draw_nodes(ax, nodes, positions)
-    ax.tick_params(labelsize=SMALL_FONT - 1)
 
+    for node_id, node in nodes.items():
+        _rest_marker(ax, node, *positions[node_id], 8)
+    ax.tick_params(labelsize=SMALL_FONT - 1)
     if not graph.complete:
-        options = {"ha": "center", "va": "bottom", "color": "#777777"}
+        options = {"ha": "center", "va": "bottom", "fontsize": SMALL_FONT - 1}
         note = "edges not followed"
-        ax.text(
-            0.5, 0.02, note, transform=ax.transAxes, fontsize=SMALL_FONT - 1, **options
-        )
+        ax.text(0.5, 0.02, note, transform=ax.transAxes, color="#777777", **options)
     return [(*positions[i], str(i)) for i in nodes]
 
 
@@ -1176,19 +1127,24 @@ def _draw_state_edges(ax, graph, positions):
             orbit = np.array([positions[edge.source], positions[edge.target]])
         else:
             continue
-        color = "#2f7d32" if edge.end == "rest point" else "#9a9a9a"
+        color = EDGE_COLOR if edge.end == "rest point" else LOOSE_EDGE_COLOR
         ax.plot(orbit[:, 0], orbit[:, 1], color=color, lw=1.0, gid="edge")
         _arrow(ax, orbit, color)
 
 
+def _state_frame(ax, box):
+    lo, hi = box
+    pad = PANEL_MARGIN * (hi - lo)
+    ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+    ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
+
+
 def _layered_positions(nodes):
-    """Rows by Morse index; within a row, ordered by the first state variable."""
+    """Rows by Morse index; within a row, ordered by the state."""
     positions = {}
     for index in sorted({node.morse_index for node in nodes.values()}):
-        row = sorted(
-            (n for n in nodes.values() if n.morse_index == index),
-            key=lambda n: tuple(np.round(n.x, 9)),
-        )
+        row = [n for n in nodes.values() if n.morse_index == index]
+        row.sort(key=lambda n: tuple(np.round(n.x, 9)))
         xs = np.arange(len(row)) - 0.5 * (len(row) - 1)
         for node, x in zip(row, xs, strict=True):
             positions[node.id] = np.array([x, float(index)])
@@ -1202,32 +1158,14 @@ def _draw_arrows(ax, graph, positions):
     for edge in graph.edges:
         start = positions[edge.source]
         if edge.target is None:
-            ax.annotate(
-                "",
-                xy=start + (0.25 * (-1) ** edge.branch, 0.35),
-                xytext=start,
-                arrowprops={
-                    "arrowstyle": "-|>",
-                    "color": "#9a9a9a",
-                    "linestyle": ":",
-                    "lw": 0.9,
-                },
-            )
+            end = start + (0.25 * (-1) ** edge.branch, 0.35)
+            ax.annotate("", xy=end, xytext=start, arrowprops=_STUB)
             continue
-        bend = 0.25 if edge.branch % 2 == 0 else -0.25
+
+        bend = f"arc3,rad={0.25 if edge.branch % 2 == 0 else -0.25}"
+        options = {"connectionstyle": bend, "color": EDGE_COLOR, **_GRAPH_ARROW}
         ax.add_patch(
-            FancyArrowPatch(
-                start,
-                positions[edge.target],
-                arrowstyle="-|>",
-                mutation_scale=10,
-                connectionstyle=f"arc3,rad={bend}",
-                color="#2f7d32",
-                lw=1.0,
-                shrinkA=6,
-                shrinkB=6,
-                gid="edge",
-            )
+            FancyArrowPatch(start, positions[edge.target], gid="edge", **options)
         )
 
 
@@ -1239,24 +1177,6 @@ def _layered_frame(ax, nodes, positions):
     ax.set_yticks(levels)
     ax.set_xticks([])
     ax.set_ylabel("Morse index", fontsize=SMALL_FONT - 1)
-
-
-def _draw_nodes(ax, nodes, positions):
-    for node_id, node in nodes.items():
-        marker, filled = _REST_MARKERS.get(node.kind, ("o", True))
-        color = _morse_color(node.morse_index)
-        x, y = positions[node_id]
-        ax.plot(
-            [x],
-            [y],
-            marker,
-            color=color,
-            markersize=8,
-            zorder=5,
-            markerfacecolor=color if filled else "white",
-            markeredgewidth=1.4,
-            gid=f"rest-{node.kind}",
-        )
 
 
 # ----------------------------------------------------------------------
@@ -1294,17 +1214,11 @@ def save_figure(figure, path, *, dpi=None, **options):
             f"path must end in one of {sorted(FORMATS)}, got {str(path)!r}"
         )
     figure = getattr(figure, "figure", figure)
-    # No creation date, so the same figure gives the same PDF and SVG bytes.
-    metadata = {"Date": None} if fmt in ("pdf", "svg") else None
 
+    # No creation date, so the same figure gives the same PDF and SVG bytes.
+    metadata = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(fmt)
+    options = {"dpi": dpi or STYLE["savefig.dpi"], "bbox_inches": "tight", **options}
     with style(), atomic_path(path) as tmp:
-        figure.savefig(
-            tmp,
-            format=fmt,
-            dpi=dpi or STYLE["savefig.dpi"],
-            bbox_inches="tight",
-            metadata=metadata,
-            **options,
-        )
+        figure.savefig(tmp, format=fmt, metadata=metadata, **options)
     logger.debug("figure written to %s", path)
     return path

@@ -11,7 +11,8 @@ Usage::
 Each example is a built-in model of `bifurc.models` run with its registry
 defaults: a diagram (continuation with branch switching, as
 ``bifurc continue NAME --diagram``) written to ``data/diagrams/NAME.csv``, or
-an ordered bifurcation sequence written to ``data/sequences/NAME.csv``.  Every
+an ordered bifurcation sequence (as ``bifurc sequence NAME``) written to
+``data/sequences/NAME.csv``.  Every
 CSV has a JSON sidecar with the same stem naming the model, its parameters,
 the bifurc version and the command that produces the file.
 
@@ -137,7 +138,7 @@ def _sidecar(example, entry, system, result, csv):
         "model_options": entry.options,
         "x0": None if entry.x0 is None else list(entry.x0),
         "bifurc_version": bifurc.__version__,
-        "command": _command(example, entry),
+        "command": _command(example),
         "regenerate": f"python scripts/regenerate_data.py --only {example.name}",
         "tolerance": {"rtol": RTOL, "atol": ATOL},
         "rows": len(table),
@@ -147,15 +148,12 @@ def _sidecar(example, entry, system, result, csv):
     }
 
 
-def _command(example, entry):
-    """The command line (diagrams) or Python call (sequences) giving the file."""
+def _command(example):
+    """The command line that writes the same file."""
     target = (Path("data") / example.path).as_posix()
     if example.kind == "diagram":
         return f"bifurc continue {example.model} --diagram --csv {target}"
-    return (
-        f"bifurc.bifurcation_sequence(bifurc.models.get({example.model!r}).build(), "
-        f"{entry.param!r}, {tuple(entry.p_range)!r}).to_csv({target!r})"
-    )
+    return f"bifurc sequence {example.model} --csv {target}"
 
 
 def _plain(value):
@@ -200,7 +198,8 @@ def compare_tables(expected, actual, rtol=RTOL, atol=ATOL):
 def _compare_column(name, old, new, rtol, atol):
     numeric = pd.api.types.is_numeric_dtype(old) and pd.api.types.is_numeric_dtype(new)
     if not numeric:
-        rows = np.flatnonzero(old.astype(str).to_numpy() != new.astype(str).to_numpy())
+        before, after = (c.fillna("").astype(str).to_numpy(object) for c in (old, new))
+        rows = np.flatnonzero(before != after)
         return (
             [f"{name}: text differs in rows {rows[:5].tolist()}"] if rows.size else []
         )
@@ -212,7 +211,7 @@ def _compare_column(name, old, new, rtol, atol):
     row = int(np.flatnonzero(~close)[0])
     return [
         f"{name}: {int((~close).sum())} values differ, first in row {row}: "
-        f"{a[row]!r} stored, {b[row]!r} regenerated"
+        f"{float(a[row])!r} stored, {float(b[row])!r} regenerated"
     ]
 
 
@@ -250,6 +249,13 @@ def _select(names):
     return tuple(known[name] for name in names)
 
 
+def _verdict(problems, shown=3):
+    if not problems:
+        return "ok"
+    more = f"; and {len(problems) - shown} more" if len(problems) > shown else ""
+    return "DIFFERS: " + "; ".join(problems[:shown]) + more
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="compare, write nothing")
@@ -261,13 +267,12 @@ def main(argv=None):
 
     if args.list:
         for example in examples:
-            print(f"{example.name:28s} data/{example.path.as_posix()}")
+            print(f"{example.name:30s} data/{example.path.as_posix()}")
         return 0
     if args.check:
         report = check(examples, args.out)
         for name, problems in report.items():
-            verdict = "ok" if not problems else "DIFFERS: " + "; ".join(problems)
-            print(f"{name:28s} {verdict}")
+            print(f"{name:30s} {_verdict(problems)}")
         return 1 if any(report.values()) else 0
 
     for example in examples:

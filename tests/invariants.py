@@ -31,6 +31,7 @@ def check_branch(branch, *, located_rtol=1e-9, residual_rtol=RESIDUAL_RTOL):
         assert np.all(np.diff(branch.s) > 0), "arclength must increase"
     norms = np.linalg.norm(branch.tangent, axis=1)
     assert np.allclose(norms, 1.0, atol=1e-10), f"tangents not unit: {norms}"
+
     _check_residuals(branch, residual_rtol)
     _check_special_points(branch, located_rtol)
     _check_counts(branch)
@@ -43,6 +44,7 @@ def _check_shapes(branch, n):
     assert branch.p.shape == branch.s.shape == branch.n_unstable.shape == (count,)
     assert branch.tangent.shape == (count, n + 1)
     assert len(branch.eigenvalues) == count
+
     assert branch.p_range[0] <= branch.p.min() + 1e-12
     assert branch.p.max() <= branch.p_range[1] + 1e-12
 
@@ -61,6 +63,7 @@ def _check_special_points(branch, rtol):
     assert points[-1].label == "EP" and points[-1].index == len(branch) - 1
     arclengths = [sp.data["arclength"] for sp in points]
     assert arclengths == sorted(arclengths), "special points out of order"
+
     for point in points[1:-1]:
         i = point.index
         assert 0 <= i < len(branch) - 1, f"{point.label} index {i} out of range"
@@ -84,6 +87,7 @@ def _check_counts(branch):
         return
     system = branch.system
     step = max(1, len(branch) // MAX_EIG_CHECKS)
+
     for i in range(0, len(branch), step):
         jac = system.fx(branch.x[i], branch.params_at(i))
         jac = jac.toarray() if sp.issparse(jac) else np.asarray(jac)

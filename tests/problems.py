@@ -90,6 +90,7 @@ def pitchfork(subcritical=False):
     sign = "+" if subcritical else "-"
     system = bifurc.System.from_equations([f"p*x {sign} x**3"], ["x"], {"p": -1.0})
     name = "subcritical pitchfork" if subcritical else "pitchfork"
+
     return Problem(
         name,
         system,
@@ -119,6 +120,7 @@ def cusp():
     root = -1.0 - 1e-3
     x0 = np.array([_brentq(lambda x: -2.0 + x - x**3, -2.0, root)])
     value = 2 / (3 * math.sqrt(3))
+
     return Problem(
         "cusp",
         system,
@@ -175,12 +177,14 @@ def enzyme(rho=100.0, kappa=1.0):
         "(s0 - s1) + (s2 - s1) - rho*s1/(1 + s1 + kappa*s1**2)",
         "(s0 - s2) + (s1 - s2) - rho*s2/(1 + s2 + kappa*s2**2)",
     ]
+
     system = bifurc.System.from_equations(
         equations, ["s1", "s2"], {"s0": 0.0, "rho": rho, "kappa": kappa}
     )
     folds, pitchforks = enzyme_references(rho, kappa)
     expected = [Expected("LP", v, "saddle-node") for v in folds]
     expected += [Expected("BP", v, "pitchfork") for v in pitchforks]
+
     return Problem(
         "enzyme",
         system,
@@ -221,10 +225,12 @@ def bratu2():
     system = bifurc.System.from_callable(
         f, ["x", "y"], {"a": 0.04}, jacobian=jac, param_jacobian=pjac, name="bratu2"
     )
+
     expected = (
         Expected("LP", 1 / math.e, "saddle-node"),
         Expected("BP", 3 / math.e**3, "pitchfork"),
     )
+
     return Problem("bratu2", system, np.zeros(2), "a", (0.04, 0.5), expected=expected)
 
 
@@ -263,12 +269,14 @@ def predator_prey():
     ]
     system = bifurc.System.from_equations(equations, ["u1", "u2"], {"p": 0.0})
     refs = predator_prey_references()
+
     expected = (
         Expected("BP", refs["bp_trivial"], "transcritical"),
         Expected("BP", refs["bp_prey"], "transcritical"),
         Expected("LP", refs["lp_prey"], "saddle-node"),
         Expected("H", refs["hopf"], "hopf"),
     )
+
     return Problem(
         "predator-prey", system, np.zeros(2), "p", (0.0, 1.0), expected=expected
     )
@@ -284,6 +292,7 @@ def hopfield_weights(n=5, seed=7):
     a = rng.standard_normal((n, n))
     w = (a + a.T) / math.sqrt(2 * n)
     np.fill_diagonal(w, 0.0)
+
     return w
 
 
@@ -317,15 +326,18 @@ def hopfield(weights=None, bias=None, symmetrizer=True):
     system = bifurc.System.from_callable(
         f, n, {"beta": 0.1}, jacobian=jac, param_jacobian=pjac, name="hopfield"
     )
+
     if symmetrizer:
         system = dataclasses.replace(system, symmetrizer=symmetric)
     eigenvalues = np.linalg.eigvalsh(w)
     top = eigenvalues[-1]
     p_range = (0.1, 2.5 / top)
     crossings = [1 / lam for lam in eigenvalues[::-1] if lam * p_range[1] > 1]
+
     expected = (
         () if b.any() else tuple(Expected("BP", v, "pitchfork") for v in crossings)
     )
+
     return Problem("hopfield", system, np.zeros(n), "beta", p_range, expected=expected)
 
 
@@ -337,6 +349,7 @@ def benchmark_hopfield(n, seed=20240501):
     np.fill_diagonal(w, 0.0)
     b = 0.05 * rng.standard_normal(n)
     problem = hopfield(w, b)
+
     return dataclasses.replace(problem, x0=b.copy(), p_range=(0.1, 3.0))
 
 
@@ -374,6 +387,7 @@ def bratu1d(n=40, sparse=True):
         sparse=sparse,
         name="bratu1d",
     )
+
     return Problem(
         "bratu1d",
         system,
@@ -400,6 +414,7 @@ def bratu1d_fold(n):
         prev, cur = 0.0, c
         for _ in range(n):
             prev, cur = cur, 2 * cur - prev - h * h * lam * math.exp(cur)
+
         return cur
 
     def lam_of(c):
@@ -411,6 +426,7 @@ def bratu1d_fold(n):
         method="bounded",
         options={"xatol": 1e-12},
     )
+
     return lam_of(result.x)
 
 

@@ -9,6 +9,7 @@ destination is intact and the hidden temporary file stays behind until the
 next successful write to the same destination removes it.
 """
 
+import ast
 import builtins
 import contextlib
 import errno
@@ -26,6 +27,7 @@ import pandas as pd
 import pytest
 
 import bifurc
+import bifurc._io
 from bifurc import System
 from bifurc._connections import Connection, ConnectionCurve
 from bifurc._io import atomic_path, leftover_temporaries, write_text_atomic
@@ -339,7 +341,9 @@ def test_temporary_is_hidden_beside_the_destination_with_its_suffix(tmp_path):
 def test_data_reach_the_disk_before_the_rename(tmp_path, monkeypatch):
     events = []
     real_fsync, real_replace = os.fsync, os.replace
-    monkeypatch.setattr(os, "fsync", lambda fd: events.append("fsync") or real_fsync(fd))
+    monkeypatch.setattr(
+        os, "fsync", lambda fd: events.append("fsync") or real_fsync(fd)
+    )
     monkeypatch.setattr(
         os, "replace", lambda a, b: events.append("replace") or real_replace(a, b)
     )
@@ -506,3 +510,148 @@ def test_other_files_are_never_taken_for_leftovers(tmp_path):
         (tmp_path / name).write_text("keep")
     write_text_atomic(path, "x")
     assert _listing(tmp_path) == sorted([*keep, "a.csv"])
+
+
+def _dead_pid():
+    """The pid of a process that has exited."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+@pytest.mark.skipif(not POSIX, reason="process ids of exited processes")
+@pytest.mark.parametrize(
+    "name",
+    ["a+b(1).csv", "run [3].csv", "r\u00e9sultat \u03bb.csv", ".hidden.csv", "noext"],
+)
+def test_leftovers_of_dead_writers_are_removed_for_any_file_name(tmp_path, name):
+    path = tmp_path / name
+    suffix = path.suffix
+    leftover = tmp_path / f".{name}.{_dead_pid()}-0123abcd.tmp{suffix}"
+    leftover.write_text("partial")
+
+    assert leftover_temporaries(path) == [leftover]
+    write_text_atomic(path, "whole")
+    assert path.read_text() == "whole"
+    assert _listing(tmp_path) == [name]
+
+
+# ----------------------------------------------------------------------
+# Every writer in the package goes through atomic_path
+
+# Calls that write a file given its path as first argument (or ``path_or_buf``,
+# ``fname``, ``file``).
+_WRITING_METHODS = {
+    "to_csv", "to_json", "to_parquet", "to_excel", "to_pickle", "to_html",
+    "savefig", "write_text", "write_bytes", "save", "savez", "savez_compressed",
+    "savetxt", "tofile", "imsave", "dump",
+}  # fmt: skip
+_PATH_KEYWORDS = ("path_or_buf", "path", "fname", "file", "filename")
+
+
+def _target(call):
+    """The expression naming the file a writing call writes, or None."""
+    if call.args:
+        return call.args[0]
+    for keyword in call.keywords:
+        if keyword.arg in _PATH_KEYWORDS:
+            return keyword.value
+    return None
+
+
+def _writes_to(call):
+    """(kind, target) of a call that writes a file, or None."""
+    func = call.func
+    if isinstance(func, ast.Name) and func.id == "open":
+        mode = call.args[1] if len(call.args) > 1 else None
+        for keyword in call.keywords:
+            mode = keyword.value if keyword.arg == "mode" else mode
+        text = mode.value if isinstance(mode, ast.Constant) else "r"
+        return ("open", _target(call)) if set(str(text)) & set("wax+") else None
+    if isinstance(func, ast.Attribute) and func.attr in _WRITING_METHODS:
+        target = _target(call)
+        if func.attr == "to_csv" and (target is None or _is_none(target)):
+            return None
+        if func.attr == "dump" or _is_result(func.value):
+            return None
+        return (func.attr, target)
+    return None
+
+
+# Variables that hold bifurc results, whose own to_csv is atomic (checked by
+# the fault-injection tests above).
+_RESULT_NAMES = {"result", "branch", "diagram", "sequence", "connection", "curve"}
+
+
+def _is_result(node):
+    return isinstance(node, ast.Name) and node.id in _RESULT_NAMES
+
+
+def _is_none(node):
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+def _atomic_names(tree):
+    """Names bound by ``with atomic_path(...) as NAME`` and the lines they cover."""
+    covered = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.With | ast.AsyncWith):
+            continue
+        for item in node.items:
+            call, name = item.context_expr, item.optional_vars
+            if (
+                isinstance(call, ast.Call)
+                and getattr(call.func, "id", getattr(call.func, "attr", ""))
+                == "atomic_path"
+                and isinstance(name, ast.Name)
+            ):
+                covered.append((name.id, node.lineno, node.end_lineno))
+    return covered
+
+
+def _unprotected_writes(source):
+    tree = ast.parse(source)
+    covered = _atomic_names(tree)
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or (write := _writes_to(node)) is None:
+            continue
+        kind, target = write
+        protected = isinstance(target, ast.Name) and any(
+            target.id == name and start <= node.lineno <= end
+            for name, start, end in covered
+        )
+        if not protected:
+            found.append(f"line {node.lineno}: {kind}({ast.unparse(target or node)})")
+    return found
+
+
+def test_the_scanner_sees_unprotected_writes():
+    source = textwrap.dedent(
+        """
+        def good(frame, path):
+            with atomic_path(path) as tmp:
+                frame.to_csv(tmp)
+                with open(tmp, "w") as handle:
+                    handle.write("x")
+            return frame.to_csv(None)
+
+        def bad(frame, figure, path):
+            frame.to_csv(path)
+            figure.savefig(path)
+            open(path, "a").write("x")
+        """
+    )
+    assert len(_unprotected_writes(source)) == 3
+
+
+def test_every_file_written_by_the_package_goes_through_atomic_path():
+    package = Path(bifurc.__file__).parent
+    io_module = Path(bifurc._io.__file__)
+    problems = []
+    for module in sorted(package.rglob("*.py")):
+        if module == io_module:
+            continue
+        for problem in _unprotected_writes(module.read_text(encoding="utf-8")):
+            problems.append(f"{module.relative_to(package)} {problem}")
+    assert not problems, "\n".join(problems)

@@ -59,6 +59,7 @@ def test_continue_toml_file_writes_the_branch_csv(cusp_file, tmp_path, capsys):
             str(csv),
         ]
     )
+
     assert code == 0
     out = capsys.readouterr().out
     assert out.count("LP") == 2 and "0.38490017946" in out
@@ -73,12 +74,14 @@ def test_continue_toml_file_writes_the_branch_csv(cusp_file, tmp_path, capsys):
         "x",
         "n_unstable",
     ]
+
     folds = table[table.label == "LP"]
     reference = 2 / (3 * math.sqrt(3))
     assert sorted(folds.mu.astype(float)) == pytest.approx(
         [-reference, reference], rel=1e-9
     )
     assert set(table.kind) == {"", "saddle-node", "end"}
+
     assert list(table.point) == list(range(len(table)))
 
 
@@ -89,6 +92,7 @@ def test_set_other_parameters_and_diagram(tmp_path, capsys):
         '[equations]\nx = "p*x - c*x**3"\n'
     )
     csv = tmp_path / "diagram.csv"
+
     code = main(
         [
             "continue",
@@ -103,6 +107,7 @@ def test_set_other_parameters_and_diagram(tmp_path, capsys):
             str(csv),
         ]
     )
+
     assert code == 0
     table = pd.read_csv(csv, keep_default_na=False)
     assert sorted(set(table.branch)) == [0, 1]
@@ -147,12 +152,14 @@ def test_bad_toml_files(tmp_path, capsys):
     unknown.write_text(
         'variables = ["x"]\n[parameters]\np = 1.0\n[equations]\nx = "p - foo(x)"\n'
     )
+
     csv = tmp_path / "out.csv"
     for path in (broken, unknown):
         assert (
             main(["continue", str(path), "--range", "0", "1", "--csv", str(csv)]) == 2
         )
         assert "error" in capsys.readouterr().err
+
     assert not csv.exists()
 
 
@@ -164,6 +171,7 @@ def test_python_dash_m_runs_the_command_line():
         timeout=120,
         check=False,
     )
+
     assert result.returncode == 0, result.stderr
     assert "LP" in result.stdout
 
@@ -184,6 +192,7 @@ def test_branch_dataframe_places_special_points_between_their_neighbours():
         "x",
         "y",
     ]
+
     assert table.columns[7] == "n_unstable"
     assert len(table) == len(branch) + 2
     for sp in branch.special_points[1:-1]:
@@ -191,6 +200,7 @@ def test_branch_dataframe_places_special_points_between_their_neighbours():
         assert table.a[row] == sp.value
         arclength = table.arclength
         assert arclength[row - 1] <= arclength[row] <= arclength[row + 1]
+
     assert table.label.iloc[0] == "EP" and table.label.iloc[-1] == "EP"
     assert (table.label == "").sum() == len(branch) - 2
 
@@ -202,6 +212,7 @@ def test_csv_round_trip_and_determinism(tmp_path):
     problems.cusp().run().to_csv(second)
     assert first.read_bytes() == second.read_bytes()
     table = pd.read_csv(first, keep_default_na=False)
+
     regular = table[table.label == ""]
     assert np.array_equal(regular.x.astype(float), branch.x[1:-1, 0])
 

@@ -86,6 +86,7 @@ def test_forward_and_backward_directions():
     check_branch(forward)
     check_branch(backward)
     assert forward.p[0] == pytest.approx(-2.0)
+
     assert backward.p[-1] == pytest.approx(-2.0)
     assert len(located(backward)) == 0
     assert len(located(forward)) == 2
@@ -126,6 +127,7 @@ def test_other_parameters_and_p0():
     )
     check_branch(branch)
     assert branch.p_fixed[1] == 4.0
+
     assert np.allclose(4 * branch.x[:, 0] ** 2, branch.p, atol=1e-10)
 
 
@@ -137,6 +139,7 @@ def test_weighted_norm_handles_badly_scaled_variables():
     branch = bifurc.continuation(system, [1e6, 1e-3], "p", (-1.0, 2.0))
     check_branch(branch)
     (fold,) = located(branch, "LP")
+
     assert fold.value == pytest.approx(0.0, abs=1e-12)
     assert branch.info["steps"] < 400
 
@@ -158,6 +161,7 @@ def test_stability_function():
     assert np.allclose(values.real, [1.0, -1.0], atol=1e-12)
     assert n_unstable == 1
     n_unstable, _ = bifurc.stability(system, [0.5, 0.5], {"a": 0.5 / np.exp(0.5)})
+
     assert n_unstable == 0
 
 
@@ -190,6 +194,7 @@ def test_closed_branch():
     branch = bifurc.continuation(system, [1.0, 0.0], "p", (-2.0, 2.0), ds_max=0.05)
     assert branch.status is Status.CLOSED
     assert np.ptp(branch.p) == pytest.approx(2.0, rel=1e-3)
+
     assert np.linalg.norm(branch.x[-1] - branch.x[0]) < 0.1
     assert len(located(branch, "LP")) == 2
     check_branch(branch)
@@ -206,6 +211,7 @@ def test_non_finite_f_names_the_parameter_and_the_component():
     branch = bifurc.continuation(
         system, [1.0, 0.0], "p", (0.5, 3.0), direction="forward"
     )
+
     assert branch.status is Status.NON_FINITE
     assert "component 'x'" in branch.message and "at p = 1.5" in branch.message
     assert branch.p.max() < 1.5
@@ -244,6 +250,7 @@ def test_keyboard_interrupt_returns_the_partial_branch():
         calls["n"] += 1
         if calls["n"] == 60:
             raise KeyboardInterrupt
+
         return np.array([p[0] - x[0] ** 2])
 
     system = bifurc.System.from_callable(f, ["x"], {"p": 1.0})
@@ -264,6 +271,7 @@ def test_step_below_ds_min():
     )
     assert branch.status is Status.STEP_TOO_SMALL
     assert "ds_min" in branch.message
+
     check_branch(branch)
 
 
@@ -275,6 +283,7 @@ def test_conserved_quantity_is_diagnosed_at_the_start():
     branch = bifurc.continuation(system, [1.0, 1.0], "p", (0.5, 2.0))
     assert branch.status is Status.DEGENERATE
     assert "conserved" in branch.message and "eliminate" in branch.message
+
     assert len(branch) == 1
 
 
@@ -337,6 +346,7 @@ def test_wrong_shapes_from_f_and_the_jacobian():
     bad_f = bifurc.System.from_callable(lambda x, p: np.zeros(2), ["x"], {"p": 0.0})
     with pytest.raises(InputError, match=r"shape \(1,\)"):
         bifurc.continuation(bad_f, [0.0], "p", (-1.0, 1.0))
+
     bad_jac = bifurc.System.from_callable(
         lambda x, p: p - x**2,
         ["x"],
@@ -344,6 +354,7 @@ def test_wrong_shapes_from_f_and_the_jacobian():
         jacobian=lambda x, p: np.zeros((2, 2)),
         check_jacobian=False,
     )
+
     with pytest.raises(InputError, match=r"shape \(1, 1\)"):
         bifurc.continuation(bad_jac, [1.0], "p", (-1.0, 2.0))
 
@@ -369,5 +380,6 @@ def test_frozen_options_and_results():
     with pytest.raises(dataclasses.FrozenInstanceError):
         options.ds = 1.0
     branch = problems.fold().run()
+
     with pytest.raises(dataclasses.FrozenInstanceError):
         branch.status = Status.FAILED

@@ -31,6 +31,7 @@ def test_cusp_folds():
     values = sorted(sp.value for sp in located(branch, "LP"))
     reference = 2 / (3 * math.sqrt(3))
     assert values == pytest.approx([-reference, reference], rel=RTOL)
+
     for sp in located(branch):
         assert sp.converged and sp.precision <= 1e-10
         assert sp.x[0] ** 2 == pytest.approx(1 / 3, rel=1e-8)
@@ -42,12 +43,14 @@ def test_enzyme_folds_and_pitchforks_on_the_symmetric_branch():
     branch = problem.run()
     check_branch(branch)
     folds, pitchforks = problems.enzyme_references()
+
     assert sorted(sp.value for sp in located(branch, "LP")) == pytest.approx(
         sorted(folds), rel=RTOL
     )
     bps = located(branch, "BP")
     assert sorted(sp.value for sp in bps) == pytest.approx(sorted(pitchforks), rel=RTOL)
     assert {sp.kind for sp in bps} == {"pitchfork"}
+
     # The published four-digit values.
     assert sorted(folds) == pytest.approx([18.88707, 34.35692], abs=1e-5)
     assert sorted(pitchforks) == pytest.approx([22.18164, 34.22289], abs=1e-5)
@@ -60,6 +63,7 @@ def test_bratu_fold_pitchfork_and_no_hopf_at_the_neutral_saddle():
     (bp,) = located(branch, "BP")
     assert fold.value == pytest.approx(1 / math.e, rel=RTOL)
     assert bp.value == pytest.approx(3 / math.e**3, rel=RTOL)
+
     assert bp.kind == "pitchfork"
     assert located(branch, "H") == []
 
@@ -75,6 +79,7 @@ def test_predator_prey_branch_points_fold_and_hopf():
     refs = problems.predator_prey_references()
     points = diagram.special_points
     by_label = {}
+
     for sp in points:
         by_label.setdefault(sp.label, []).append(sp)
     for branch in diagram.branches:
@@ -86,6 +91,7 @@ def test_predator_prey_branch_points_fold_and_hopf():
     assert {sp.kind for sp in by_label["BP"]} == {"transcritical"}
     (fold,) = by_label["LP"]
     assert fold.value == pytest.approx(refs["lp_prey"], rel=RTOL)
+
     (hopf,) = by_label["H"]
     assert hopf.value == pytest.approx(refs["hopf"], rel=RTOL)
     assert hopf.kind == "hopf"
@@ -103,6 +109,7 @@ def test_hopfield_pitchfork_at_the_inverse_top_eigenvalue(symmetrizer):
     top = np.max(np.linalg.eigvalsh(problems.hopfield_weights()))
     first = located(branch, "BP")[0]
     assert first.value == pytest.approx(1 / top, rel=RTOL)
+
     assert first.kind == "pitchfork"
     expected = branch.info["stability"]
     assert expected == "eigenvalues"
@@ -113,6 +120,7 @@ def test_hopfield_model_from_the_registry():
     system = models.hopfield()
     weights = models.default_weights()
     top = np.max(np.linalg.eigvalsh(weights))
+
     branch = bifurc.continuation(
         system, np.zeros(system.n), "beta", (0.2, 1.5 / top), p0=0.2
     )
@@ -130,6 +138,7 @@ def test_two_branch_points_in_one_step_are_both_found():
     problem = problems.hopfield(weights)
     branch = problem.run(ds=0.1, ds_max=0.5)
     check_branch(branch)
+
     values = sorted(sp.value for sp in located(branch, "BP"))
     assert values == pytest.approx([1 / 1.002, 1.0], rel=RTOL)
 
@@ -142,6 +151,7 @@ def test_fold_coinciding_with_a_branch_point_is_reported_once():
     points = located(branch)
     assert [sp.label for sp in points] == ["BP"]
     assert points[0].kind == "pitchfork"
+
     assert abs(points[0].value) < 1e-12
 
 
@@ -165,6 +175,7 @@ def test_hopf_of_the_normal_form():
         {"mu": -1.0},
     )
     branch = bifurc.continuation(system, [0.0, 0.0], "mu", (-1.0, 1.0))
+
     check_branch(branch)
     (hopf,) = located(branch)
     assert hopf.label == "H"
@@ -172,20 +183,24 @@ def test_hopf_of_the_normal_form():
     assert hopf.data["frequency"] == pytest.approx(1.0, rel=1e-10)
 
 
-def test_hopf_in_a_larger_system_uses_the_arnoldi_path():
-    # A Hopfield network with a rotation: W = a [[1, 1], [-1, 1]] block plus
-    # a damped block; n = 60 > the full-eigenvalue limit.
+def test_hopf_with_the_arnoldi_path():
+    # A Hopfield network with a rotation: W = [[1, 1], [-1, 1]] block plus a
+    # damped block; stability from the rightmost eigenvalues only.
     n = 60
     weights = np.zeros((n, n))
     weights[:2, :2] = [[1.0, 1.0], [-1.0, 1.0]]
     weights[2:, 2:] = -0.5 * np.eye(n - 2)
     problem = problems.hopfield(weights, symmetrizer=False)
-    branch = problem.run(p_range=(0.2, 1.5), p0=0.2)
+    options = bifurc.ContinuationOptions(stability="arnoldi", n_eigenvalues=6)
+
+    branch = problem.run(p_range=(0.2, 1.5), p0=0.2, options=options)
     assert branch.info["stability"] == "arnoldi"
+    assert all(len(values) < n for values in branch.eigenvalues)
     check_branch(branch)
     (hopf,) = located(branch, "H")
     # f_x(0) = -I + beta W: the pair beta (1 +/- i) - 1 crosses at beta = 1.
     assert hopf.value == pytest.approx(1.0, rel=RTOL)
+
     assert hopf.data["frequency"] == pytest.approx(1.0, rel=1e-8)
 
 
@@ -210,12 +225,30 @@ def _transformed_normal_form(form, matrix, scale, shift):
         "transcritical": lambda z, q: q * z - z**2,
     }[form]
 
+    slopes = {
+        "fold": (lambda z, q: -2 * z, lambda z, q: 1.0),
+        "pitchfork": (lambda z, q: q - 3 * z**2, lambda z, q: z),
+        "transcritical": (lambda z, q: q - 2 * z, lambda z, q: z),
+    }[form]
+
     def f(x, p):
         z, w = inverse @ x
         q = (p[0] - shift) / scale
         return matrix @ np.array([g(z, q), -w])
 
-    return bifurc.System.from_callable(f, ["x1", "x2"], {"p": shift})
+    def jacobian(x, p):
+        z, _ = inverse @ x
+        q = (p[0] - shift) / scale
+        return matrix @ np.diag([slopes[0](z, q), -1.0]) @ inverse
+
+    def param_jacobian(x, p):
+        z, _ = inverse @ x
+        q = (p[0] - shift) / scale
+        return (matrix @ np.array([slopes[1](z, q) / scale, 0.0])).reshape(2, 1)
+
+    return bifurc.System.from_callable(
+        f, ["x1", "x2"], {"p": shift}, jacobian=jacobian, param_jacobian=param_jacobian
+    )
 
 
 @given(
@@ -231,6 +264,7 @@ def test_normal_forms_under_changes_of_coordinates(form, entries, scale, shift):
     system = _transformed_normal_form(form, matrix, scale, shift)
     z0 = 1.0 if form == "fold" else 0.0
     q0 = 1.0 if form == "fold" else -0.5
+
     p_range = sorted([shift + scale * 2.0, shift - scale * 1.0])
     branch = bifurc.continuation(
         system, matrix @ np.array([z0, 0.0]), "p", p_range, p0=shift + scale * q0
@@ -242,6 +276,7 @@ def test_normal_forms_under_changes_of_coordinates(form, entries, scale, shift):
     expected_label = "LP" if form == "fold" else "BP"
     assert point.label == expected_label
     assert point.value == pytest.approx(shift, abs=1e-9 * (1 + abs(shift)))
+
     if form != "fold":
         assert point.kind == form
 

@@ -276,3 +276,13 @@ def test_duplicate_ids_are_rejected():
     points = [r.with_id(0) for r in find_rest_points(system)]
     with pytest.raises(InputError, match="distinct"):
         rest_point_graph(system, rest_points=points)
+
+
+def test_separate_cycles_are_separate_groups():
+    nodes = tuple(_node(i, "saddle", 1) for i in range(6))
+    edges = (Edge(0, 1, 0), Edge(1, 2, 0), Edge(2, 0, 0), Edge(3, 4, 0))
+    edges += (Edge(4, 3, 0), Edge(2, 5, 1))
+    graph = RestPointGraph(nodes=nodes, edges=edges)
+
+    assert graph.cycles == ((0, 1, 2), (3, 4))
+    assert "cycles" in graph.to_text()

@@ -30,6 +30,7 @@ def test_determinant_sign_dense_and_sparse(n, seed):
     sparse = factorize(sp.csc_matrix(matrix))
     assert dense.det_sign == sparse.det_sign == sign
     assert dense.log_abs_det == pytest.approx(logdet, rel=1e-10, abs=1e-10)
+
     assert sparse.log_abs_det == pytest.approx(logdet, rel=1e-10, abs=1e-10)
 
 
@@ -37,7 +38,8 @@ def test_determinant_sign_without_overflow():
     # det = -(10^3)^400 overflows; its sign does not.
     matrix = np.diag(np.full(400, 1e3))
     matrix[[0, 1]] = matrix[[1, 0]]
-    assert np.isinf(np.linalg.det(matrix)) or abs(np.linalg.det(matrix)) > 1e300
+    with np.errstate(over="ignore"):
+        assert np.isinf(np.linalg.det(matrix))
     assert factorize(np.array(matrix, order="F")).det_sign == -1
     assert factorize(sp.csc_matrix(matrix)).det_sign == -1
 
@@ -85,6 +87,7 @@ def test_bordered_dense_and_sparse_agree():
     sparse = bordered(sp.csr_matrix(jac), column, row).toarray()
     assert dense.flags.f_contiguous
     assert np.array_equal(dense, sparse)
+
     assert np.array_equal(dense[:4, :4], jac)
     assert np.array_equal(dense[:4, 4], column) and np.array_equal(dense[4], row)
 
@@ -96,6 +99,7 @@ def _symmetric_cases():
     yield -(a @ a.T) - np.eye(40)  # negative definite
     yield np.array([[0.0, 1.0], [1.0, 0.0]])  # one 2x2 block, one of each sign
     yield np.diag([2.0, 0.0, -1.0])  # singular
+
     q, _ = np.linalg.qr(a)
     yield q @ np.diag(np.linspace(-3, 5, 40)) @ q.T
 
@@ -126,6 +130,7 @@ def test_null_vector_and_singularity():
     vector = null_vector(factorize(np.array(matrix, order="F")))
     assert abs(abs(vector @ vt[-1]) - 1) < 1e-8
     left = null_vector(factorize(np.array(matrix, order="F")), transpose=True)
+
     assert abs(abs(left @ u[:, -1]) - 1) < 1e-8
     assert singularity(matrix) < 1e-12
     assert singularity(np.eye(6)) == pytest.approx(1.0)
@@ -138,6 +143,7 @@ def test_rightmost_eigenvalues():
     exact = np.linalg.eigvals(matrix)
     exact = exact[np.argsort(-exact.real)]
     values = rightmost_eigenvalues(matrix, 6)
+
     assert np.allclose(
         np.sort_complex(values[:4]), np.sort_complex(exact[:4]), atol=1e-8
     )

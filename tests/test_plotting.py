@@ -1,6 +1,8 @@
 """Figures: the plotted data is the computed data, files are written atomically."""
 
 import itertools
+import time
+from types import SimpleNamespace
 
 import matplotlib
 
@@ -11,6 +13,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from numpy.testing import assert_allclose, assert_array_equal  # noqa: E402
 
+import bifurc  # noqa: E402
 import bifurc.models as bm  # noqa: E402
 from bifurc import InputError, plotting  # noqa: E402
 from bifurc._results import Branch, Diagram, SpecialPoint  # noqa: E402
@@ -97,32 +100,43 @@ def _vertices(lines):
 # The diagram
 
 
+def _assert_lines_hold_branch(ax, k, branch):
+    """Lines of branch `k`: exactly its points, in order, styled by stability."""
+    lines = _lines(ax, f"branch-{k}")
+    specials = {(sp.value, float(sp.x[0])) for sp in branch.special_points}
+    points = {
+        (float(p), float(x)) for p, x in zip(branch.p, branch.x[:, 0], strict=True)
+    }
+    drawn = [tuple(v) for v in _vertices(lines)]
+    # Every vertex is a branch point or a special point, bit for bit.
+    assert set(drawn) <= points | specials
+
+    kept = [v for v in drawn if v in points]
+    unique = [v for i, v in enumerate(kept) if i == 0 or v != kept[i - 1]]
+    assert_array_equal(np.array(unique), np.column_stack([branch.p, branch.x[:, 0]]))
+    for i, point in enumerate(zip(branch.p, branch.x[:, 0], strict=True)):
+        style = "-" if branch.n_unstable[i] == 0 else "--"
+        assert any(
+            point in map(tuple, line.get_xydata()) and line.get_linestyle() == style
+            for line in lines
+        )
+
+
 @pytest.mark.parametrize("make", [_pitchfork_diagram, _fold_branch])
 def test_diagram_lines_hold_exactly_the_branch_points(make):
     result = make()
-    branches = getattr(result, "branches", (result,))
     ax = plotting.plot_diagram(result)
+    for k, branch in enumerate(getattr(result, "branches", (result,))):
+        _assert_lines_hold_branch(ax, k, branch)
 
-    for k, branch in enumerate(branches):
-        lines = _lines(ax, f"branch-{k}")
-        specials = {(sp.value, float(sp.x[0])) for sp in branch.special_points}
-        points = {
-            (float(p), float(x)) for p, x in zip(branch.p, branch.x[:, 0], strict=True)
-        }
-        drawn = [tuple(v) for v in _vertices(lines)]
-        # Every vertex is a branch point or a special point, bit for bit.
-        assert set(drawn) <= points | specials
-        # Branch points appear in order, each in a line of its stability.
-        order = [v for line in lines for v in map(tuple, line.get_xydata())]
-        kept = [v for v in order if v in points]
-        unique = [v for i, v in enumerate(kept) if i == 0 or v != kept[i - 1]]
-        assert_array_equal(np.array(unique), np.column_stack([branch.p, branch.x]))
-        for i, point in enumerate(zip(branch.p, branch.x[:, 0], strict=True)):
-            style = "-" if branch.n_unstable[i] == 0 else "--"
-            assert any(
-                point in map(tuple, line.get_xydata()) and line.get_linestyle() == style
-                for line in lines
-            )
+
+def test_diagram_of_a_computed_diagram_holds_its_data():
+    diagram = bifurc.diagram(bm.pitchfork(), [0.0], "p", (-1.0, 1.0), p0=-1.0)
+    assert len(diagram.branches) == 2
+    ax = plotting.plot_diagram(diagram)
+    for k, branch in enumerate(diagram.branches):
+        _assert_lines_hold_branch(ax, k, branch)
+    assert len(_lines(ax, "special-BP")) >= 1
 
 
 def test_stability_change_is_joined_at_the_special_point():
@@ -239,6 +253,36 @@ def test_points_at_one_place_share_a_label():
     assert [t.get_text() for t in ax.texts] == ["BP/LP"]
 
 
+def test_sequence_diagram_draws_het_lines_in_sweep_direction():
+    diagram = _pitchfork_diagram()
+    events = [
+        SimpleNamespace(label="BP", value=0.0, x=np.zeros(1)),
+        SimpleNamespace(label="HET", value=0.4, x=np.zeros(1)),
+    ]
+    sequence = SimpleNamespace(branches=diagram.branches, events=events, sweep=-1)
+    ax = plotting.plot_diagram(sequence)
+    (het,) = _lines(ax, "special-HET")
+    assert_array_equal(het.get_xdata(), [0.4, 0.4])
+    assert ax.xaxis_inverted()
+    assert sorted(t.get_text() for t in ax.texts) == ["BP", "HET"]
+
+
+def test_timeline_shows_events_in_order_and_a_graph_per_interval():
+    # E = (x^2 - 1)^2 / 4 - tilt x: folds at tilt = -/+ 2 / (3 sqrt 3).
+    sequence = bifurc.bifurcation_sequence(bm.double_well(), "tilt", (-0.5, 1.0))
+    fig = plotting.plot_sequence_timeline(sequence)
+    top, *panels = fig.axes
+    assert len(panels) == len(sequence.intervals) == 3
+
+    texts = [t.get_text() for t in top.texts]
+    assert texts[:3] == ["a", "b", "c"] and texts[3:] == ["1 LP", "2 LP"]
+    events = [line.get_xdata()[0] for line in top.get_lines()]
+    assert_allclose(events, [-2 / np.sqrt(27), 2 / np.sqrt(27)], rtol=1e-9)
+    sinks = [len(_lines(panel, "rest-sink")) for panel in panels]
+    assert sinks == [interval.n_sinks for interval in sequence.intervals]
+    assert not _overlapping(_label_boxes(fig))
+
+
 # ----------------------------------------------------------------------
 # Phase portrait
 
@@ -286,10 +330,12 @@ def test_save_figure_writes_each_format(tmp_path, suffix):
     assert [p.name for p in tmp_path.iterdir()] == [f"diagram{suffix}"]
 
 
-def test_vector_output_is_reproducible(tmp_path):
+@pytest.mark.parametrize("suffix", [".pdf", ".svg"])
+def test_vector_output_is_reproducible(tmp_path, suffix):
     ax = plotting.plot_diagram(_fold_branch())
-    first = plotting.save_figure(ax, tmp_path / "a.pdf").read_bytes()
-    second = plotting.save_figure(ax, tmp_path / "b.pdf").read_bytes()
+    first = plotting.save_figure(ax, tmp_path / f"a{suffix}").read_bytes()
+    time.sleep(1.1)  # a creation date would now differ
+    second = plotting.save_figure(ax, tmp_path / f"b{suffix}").read_bytes()
     assert first == second
 
 

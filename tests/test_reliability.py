@@ -13,11 +13,13 @@ import sys
 import textwrap
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bifurc
+import bifurc.cli
 import bifurc.models
 from bifurc import BifurcError, Status, System, UserFunctionError
 
@@ -56,9 +58,17 @@ def assert_special_points_inside(branch):
             assert 0 <= point.index < len(branch)
             continue
         assert 0 <= point.index < len(branch) - 1, (point.label, point.index)
-        low, high = sorted(branch.p[point.index : point.index + 2])
-        slack = 1e-9 * (1 + abs(point.value))
-        assert low - slack <= point.value <= high + slack
+        low, high = branch.s[point.index], branch.s[point.index + 1]
+        slack = 1e-9 * (1 + abs(high))
+        assert low - slack <= point.data["arclength"] <= high + slack
+
+
+def _outcome(run):
+    """What ``run()`` returns, or the exception it raises (to check its type)."""
+    try:
+        return run()
+    except Exception as exc:
+        return exc
 
 
 def _parameter_in(message, name):
@@ -120,11 +130,6 @@ def test_non_finite_jacobian_stops_the_run_where_it_starts():
     assert_converged_points(branch)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a non-finite Jacobian entry is reported by its flat index "
-    "('entry 2'), not by the variables of its row and column",
-)
 def test_non_finite_jacobian_entry_is_named_by_its_variables():
     system = _line_with_fault(math.nan, component="jacobian")
     branch = bifurc.continuation(system, [0.0, 0.0], "p", (-1, 1))
@@ -222,15 +227,11 @@ def test_exception_at_the_start_is_chained_with_x_and_p(where, error):
     assert "0.25" in message and "'p'" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="NaN from f at the start point escapes continuation() as the "
-    "private _newton.StepFailure instead of a BifurcError",
-)
 def test_non_finite_f_at_the_start_raises_a_package_error():
     system = _line_with_fault(math.nan, where=-10.0)
-    with pytest.raises(BifurcError, match="'v'"):
-        bifurc.continuation(system, [0.0, 0.0], "p", (-1, 1))
+    outcome = _outcome(lambda: bifurc.continuation(system, [0.0, 0.0], "p", (-1, 1)))
+    assert isinstance(outcome, BifurcError), repr(outcome)
+    assert "'v'" in str(outcome)
 
 
 def test_persistent_exception_inside_the_run_is_a_status():
@@ -288,6 +289,43 @@ def test_transient_exception_is_a_rejected_step():
     assert_converged_points(branch)
     # The branch is x + x^3 = p: check it independently at every point.
     assert np.allclose(branch.x[:, 0] + branch.x[:, 0] ** 3, branch.p, atol=1e-10)
+
+
+def _defined_for_positive_x():
+    """``x' = 1 + p - x^2, y' = -y``, whose f raises for x < 0 (e.g. a log)."""
+
+    def f(x, p):
+        if x[0] < 0:
+            raise ValueError("x must be non-negative")
+        return np.array([1 + p[0] - x[0] ** 2, -x[1]])
+
+    return System.from_callable(f, ["x", "y"], {"p": 0.0}, box=([-2, -2], [2, 2]))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="find_rest_points lets a UserFunctionError from one Newton start "
+    "abort the whole census (a NaN there is skipped)",
+    raises=UserFunctionError,
+)
+def test_census_skips_starts_where_f_raises():
+    census = bifurc.find_rest_points(_defined_for_positive_x(), [0.0])
+    assert len(census) == 1
+    np.testing.assert_allclose(census.rest_points[0].x, [1.0, 0.0], atol=1e-10)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bifurcation_sequence aborts with UserFunctionError when f raises "
+    "at one census start",
+    raises=UserFunctionError,
+)
+def test_sequence_survives_a_model_undefined_in_part_of_the_box():
+    sequence = bifurc.bifurcation_sequence(
+        _defined_for_positive_x(), "p", (-0.5, 1.0), n_samples=4, connections=False
+    )
+    assert sequence.status is Status.SUCCESS
+    assert len(sequence.events) == 0 and len(sequence.tracks) == 1
 
 
 # ----------------------------------------------------------------------
@@ -357,9 +395,9 @@ def _epidemic(x, p):
 
 
 CONSERVED = [
-    (_exchange, [1.0, 2.0]),
-    (_dimerisation, [1.0, 2.0]),
-    (_epidemic, [0.5, 0.25, 0.5]),
+    pytest.param(_exchange, [1.0, 2.0], id="exchange"),
+    pytest.param(_dimerisation, [1.0, 2.0], id="dimerisation"),
+    pytest.param(_epidemic, [0.5, 0.25, 0.5], id="epidemic"),
 ]
 
 
@@ -372,7 +410,8 @@ def test_conserved_quantity_is_diagnosed_at_the_start(f, x0):
     x0 = np.array(x0)
     assert np.allclose(f(x0, [2.0]), 0)
 
-    branch = bifurc.continuation(system, x0, "p", (1.0, 3.0))
+    branch = _outcome(lambda: bifurc.continuation(system, x0, "p", (1.0, 3.0)))
+    assert isinstance(branch, bifurc.Branch), repr(branch)
     assert branch.status is Status.DEGENERATE
     assert "conserv" in branch.message
     assert "reduc" in branch.message or "eliminat" in branch.message
@@ -437,10 +476,17 @@ def _quartic_system(f):
     )
 
 
+_TOTALS = {}
+
+
 def _count_calls(f, make_system, run):
-    probe = _Interrupting(f, -1)
-    run(make_system(probe))
-    return probe.calls
+    """Calls of f in a whole uninterrupted run (deterministic, so cached)."""
+    key = (f, make_system, run.__qualname__)
+    if key not in _TOTALS:
+        probe = _Interrupting(f, -1)
+        run(make_system(probe))
+        _TOTALS[key] = probe.calls
+    return _TOTALS[key]
 
 
 @RUNS
@@ -450,6 +496,8 @@ def test_interrupted_continuation_returns_the_partial_branch(share):
         return bifurc.continuation(system, [0.0, 0.0], "p", (-3, 3), p0=0.0)
 
     total = _count_calls(_quartic, _quartic_system, run)
+    # The start (Newton, tangent) takes 15 calls; Ctrl-C there raises, as
+    # nothing has been computed yet.  Interrupt after it.
     f = _Interrupting(_quartic, max(30, int(share * total)))
     branch = run(_quartic_system(f))
 
@@ -499,16 +547,15 @@ def test_interrupted_diagram_keeps_its_branches():
         assert_converged_points(branch)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="diagram() goes on switching branches after a branch comes back "
-    "INTERRUPTED, so Ctrl-C does not stop it",
-)
 @pytest.mark.parametrize("share", [0.02, 0.5])
 def test_interrupted_diagram_stops_computing(share):
     diagram, f = _interrupted_diagram(share)
     assert diagram.status is Status.INTERRUPTED
     assert f.after <= 5
+
+
+# Share of a whole run's calls of f that may still be made after Ctrl-C.
+AFTER_INTERRUPT_SHARE = 0.03
 
 
 def _sequence_run(system):
@@ -525,10 +572,50 @@ def test_interrupted_sequence_returns_what_was_computed(share):
 
     assert sequence.status is Status.INTERRUPTED
     assert "interrupted" in sequence.message
-    assert f.after <= 20
+    # Assembling the result may polish a few points; no new census or branch.
+    assert f.after <= AFTER_INTERRUPT_SHARE * total
     for branch in sequence.branches:
         assert_converged_points(branch)
     assert sequence.to_dataframe().shape[0] == len(sequence.events)
+
+
+def _cli_run(command, f, folder, monkeypatch):
+    """Run ``bifurc COMMAND interrupting-model --csv ...`` in this process."""
+    entry = bifurc.models.ModelEntry(
+        name="interrupting-pitchforks",
+        summary="two pitchforks whose f raises KeyboardInterrupt once",
+        builder=lambda: _pitchforks_system(f),
+        param="p",
+        p_range=(-1.0, 4.0),
+        x0=(0.0, 0.0),
+    )
+    monkeypatch.setitem(bifurc.models._REGISTRY, entry.name, entry)
+    csv, branches = folder / "result.csv", folder / "branches.csv"
+    argv = [command, entry.name, "--csv", str(csv)]
+    if command == "sequence":
+        argv += ["--diagram", str(branches), "--samples", "5", "--no-progress"]
+    return bifurc.cli.main(argv), csv, branches
+
+
+@pytest.mark.parametrize("command", ["continue", "sequence"])
+def test_interrupted_command_line_saves_what_was_computed(
+    command, tmp_path, monkeypatch, capsys
+):
+    probe = _Interrupting(_pitchforks, -1)
+    assert _cli_run(command, probe, tmp_path, monkeypatch)[0] == 0
+    capsys.readouterr()
+
+    f = _Interrupting(_pitchforks, probe.calls // 2)
+    code, csv, branches = _cli_run(command, f, tmp_path, monkeypatch)
+    out = capsys.readouterr().out
+
+    assert code == bifurc.cli.EXIT_RUN
+    assert "interrupted" in out
+    assert f.after <= AFTER_INTERRUPT_SHARE * probe.calls
+    saved = pd.read_csv(branches if command == "sequence" else csv)
+    assert len(saved) >= 2
+    assert np.all(np.isfinite(saved[["p", "u", "v"]].to_numpy()))
+    assert csv.exists()
 
 
 SIGINT_CHILD = textwrap.dedent(
@@ -608,34 +695,53 @@ def test_pitchfork_is_one_branch_point_on_each_branch():
         assert np.max(np.abs(located[0].x)) < 1e-6
 
 
-def _random_network(rng, symmetric, with_bias):
-    n = int(rng.integers(2, 51))
-    weights = rng.standard_normal((n, n)) / np.sqrt(n) * rng.uniform(0.5, 3)
-    if symmetric:
-        weights = (weights + weights.T) / 2
-    bias = rng.standard_normal(n) * (rng.uniform(0, 1) if with_bias else 0.0)
-    return weights, bias
+def test_diagram_survives_a_failed_branch_switch():
+    """The pitchfork's new branch leaves a range that ends just past the BP."""
+    system = System.from_callable(
+        lambda x, p: np.array([p[0] * x[0] - x[0] ** 3]),
+        ["x"],
+        {"p": -1.0},
+        jacobian=lambda x, p: np.array([[p[0] - 3 * x[0] ** 2]]),
+        param_jacobian=lambda x, p: np.array([[x[0]]]),
+    )
+    diagram = bifurc.diagram(system, [0.0], "p", (-1.0, 1e-6))
+    assert [b.status for b in diagram.branches][1:] == [Status.FAILED]
+    assert "range" in diagram.branches[1].message
+
+
+# Non-symmetric weights, no bias: the origin is a rest point for every gain,
+# and an eigenvalue lambda of W crosses the imaginary axis at
+# beta = 1 / Re(lambda) (tanh, leak 1).
+SMALL_NETWORK = [
+    [0.1, -0.2, -0.3, 0.1, -0.3, 0.4],
+    [-0.1, 0.9, -1.0, -0.5, -1.3, -2.5],
+    [-3.3, 0.1, -1.2, -1.1, -0.9, 0.6],
+    [0.9, 1.0, 1.4, 4.5, 0.4, 0.2],
+    [-3.3, -2.5, 3.3, 4.1, 0.7, -0.1],
+    [0.8, -3.1, -0.8, -0.6, 2.6, -1.5],
+]
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="diagram() summarises branch statuses with _SEVERITY.index, which "
-    "lacks Status.FAILED: a failed switch raises ValueError",
+    reason="HopfTest pairs the left eigenvalue with the nearest right one, "
+    "which here is another eigenvalue: the H at beta = 0.2401 is dropped",
+    raises=AssertionError,
 )
-def test_diagram_survives_a_failed_branch_switch():
-    rng = np.random.default_rng(0)
-    for trial in range(6):
-        weights, bias = _random_network(rng, trial % 2 == 0, trial % 4 >= 2)
-    system = bifurc.models.hopfield(weights, bias, beta=0.0)
-    diagram = bifurc.diagram(
-        system,
-        bias,
-        "beta",
-        (0.0, 4.0),
-        max_steps=80,
-        ds=0.05,
-        ds_max=0.2,
-        max_depth=1,
-    )
-    assert any(b.status is Status.FAILED for b in diagram.branches)
-    assert not diagram.status.success
+def test_hopf_point_of_a_small_network_is_found():
+    weights = np.array(SMALL_NETWORK)
+    values = np.linalg.eigvals(weights)
+    pair = values[(values.imag > 1e-9) & (values.real > 0)]
+    expected = sorted(1.0 / pair.real)
+    real = values[np.abs(values.imag) <= 1e-9]
+    branch_points = sorted(1.0 / real[real.real > 0.25].real)
+
+    system = bifurc.models.hopfield(weights, beta=0.0)
+    branch = bifurc.continuation(system, np.zeros(6), "beta", (0.0, 4.0))
+    found = {
+        label: sorted(sp.value for sp in branch.special_points if sp.label == label)
+        for label in ("H", "BP")
+    }
+    np.testing.assert_allclose(found["BP"], branch_points, rtol=1e-9)
+    assert len(found["H"]) == len(expected)
+    np.testing.assert_allclose(found["H"], expected, rtol=1e-9)

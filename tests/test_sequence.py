@@ -54,7 +54,7 @@ def tilted_well():
 
 
 def isola(radius=0.5):
-    """x' = -x ((x - 2)^2 + t^2 - r^2), y' = -y: a circle of rest points beside x = 0."""
+    """x' = -x ((x - 2)^2 + t^2 - r^2), y' = -y: a circle of rest points, apart."""
 
     def f(x, p):
         circle = (x[0] - 2) ** 2 + p[0] ** 2 - p[1] ** 2
@@ -492,3 +492,55 @@ def test_command_line_model_file_needs_a_range(tmp_path, capsys):
     assert main(["sequence", str(model), "--csv", str(out)]) == 2
     assert "--range" in capsys.readouterr().err
     assert not out.exists()
+
+
+# ----------------------------------------------------------------------
+# Refinement, progress, views
+
+
+def test_branches_that_stop_early_make_the_sampling_finer():
+    # Ten steps of 0.02 cannot cross the interval: every branch stops early.
+    short = {"max_steps": 10, "ds_max": 0.02, "ds": 0.01}
+    coarse = bifurcation_sequence(
+        tilted_well(), "t", (-1.0, 1.0), n_samples=3, max_refine=0, **short
+    )
+    fine = bifurcation_sequence(
+        tilted_well(), "t", (-1.0, 1.0), n_samples=3, max_refine=2, **short
+    )
+
+    assert coarse.status is Status.INCOMPLETE
+    assert "stop being followed" in coarse.message and "max_steps" in coarse.message
+    assert len(coarse.samples) == 3
+    assert len(fine.samples) > len(coarse.samples)
+    assert len(fine.branches) > len(coarse.branches)
+
+
+def test_verbose_run_logs_its_stages(caplog):
+    with caplog.at_level("INFO", logger="bifurc"):
+        bifurcation_sequence(two_well(), "mu", (-1.0, 1.0), n_samples=3, verbose=2)
+
+    text = caplog.text
+    assert "census and continuation" in text and "graphs and connections" in text
+    assert "census at mu = -1" in text
+
+
+def test_intervals_table_and_tracks(pitchfork_sequence):
+    frame = pitchfork_sequence.intervals_dataframe()
+
+    assert list(frame.columns[:4]) == ["start", "end", "n_rest", "n_sinks"]
+    assert frame["morse_smale"].all()
+    saddle = next(t for t in pitchfork_sequence.tracks if t.kind == "saddle")
+    assert saddle.ends == ("event", "range") and saddle.morse_index == 1
+    assert_allclose(saddle.guess(0.5), [0, 0], atol=1e-12)
+
+
+def test_graph_at_the_ends_and_at_the_event(pitchfork_sequence):
+    seq = pitchfork_sequence
+    at_event = seq.graph_at(seq.events[0].value)
+
+    assert [node.kind for node in seq.graph_at(-1.0).nodes] == ["sink"]
+    assert sorted(node.kind for node in seq.graph_at(1.0).nodes) == [
+        "saddle", "sink", "sink",
+    ]  # fmt: skip
+    assert [node.kind for node in at_event.nodes] == ["non-hyperbolic"]
+    assert at_event.edges == ()

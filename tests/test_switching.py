@@ -19,6 +19,7 @@ def test_pitchfork_switching_finds_the_parabola(subcritical, sign):
     diagram = bifurc.diagram(problem.system, problem.x0, "p", problem.p_range)
     assert len(diagram.branches) == 2
     primary, new = diagram.branches
+
     for branch in diagram.branches:
         check_branch(branch)
 
@@ -39,6 +40,7 @@ def test_pitchfork_stability_of_the_new_branch():
     assert np.all(new.n_unstable[away] == 0)
     problem = problems.pitchfork(subcritical=True)
     _, new = bifurc.diagram(problem.system, problem.x0, "p", problem.p_range).branches
+
     away = np.abs(new.x[:, 0]) > 1e-3
     assert np.all(new.n_unstable[away] == 1)
 
@@ -50,6 +52,7 @@ def test_transcritical_switching_finds_the_diagonal():
     check_branch(new)
     assert np.allclose(new.x[:, 0], new.p, atol=1e-10)
     assert new.p.min() == pytest.approx(-1.0) and new.p.max() == pytest.approx(1.0)
+
     (bp,) = branch_points(primary)
     assert bp.kind == "transcritical"
     # The other branch's point of view: the same branch point, also transcritical.
@@ -65,6 +68,7 @@ def test_branching_directions_of_the_pitchfork():
     assert np.allclose(np.abs(known), [0.0, 1.0], atol=1e-12)
     assert np.allclose(np.abs(new), [1.0, 0.0], atol=1e-12)
     c11, c12, c22 = bp.data["coefficients"]
+
     assert abs(c11) < 1e-12 and abs(c22) < 1e-12 and abs(c12) > 0.1
 
 
@@ -75,6 +79,7 @@ def test_switch_branch_on_the_enzyme_model_breaks_the_symmetry():
     new = bifurc.switch_branch(branch, first, ds_max=0.5)
     check_branch(new)
     assert np.max(np.abs(new.x[:, 0] - new.x[:, 1])) > 1.0
+
     # The asymmetric states form a loop joining the two pitchforks (both
     # halves, s1 > s2 and s1 < s2): the run closes it.
     assert new.status is Status.CLOSED
@@ -95,6 +100,7 @@ def test_diagram_depth_zero_is_the_primary_branch_only():
         problem.system, problem.x0, "p", problem.p_range, max_depth=0
     )
     assert len(diagram.branches) == 1
+
     with pytest.raises(InputError, match="max_depth"):
         bifurc.diagram(problem.system, problem.x0, "p", problem.p_range, max_depth=-1)
 
@@ -105,6 +111,7 @@ def test_hopfield_diagram_switches_at_both_pitchforks():
         problem.system, problem.x0, "beta", problem.p_range, max_depth=1
     )
     assert len(diagram.branches) == 3
+
     for branch in diagram.branches[1:]:
         check_branch(branch)
         assert np.max(np.abs(branch.x)) > 0.1

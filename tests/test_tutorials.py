@@ -72,6 +72,7 @@ def test_tutorial_is_stored_without_outputs(path):
     assert all(cell.outputs == [] and cell.execution_count is None for cell in code)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_tutorial_runs_in_a_fresh_kernel(path, kernel_dir, tmp_path):
     notebook = _execute(path, kernel_dir, tmp_path)
