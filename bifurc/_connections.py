@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import scipy.linalg as la
 from scipy.integrate import solve_bvp
+from scipy.interpolate import CubicHermiteSpline
 from scipy.optimize import brentq, root
 
 from ._errors import InputError
@@ -59,6 +60,14 @@ logger = logging.getLogger(__name__)
 # it is followed through the midpoint, at most _MAX_HALVINGS times.
 _MAX_SHIFT = 0.25
 _MAX_HALVINGS = 6
+
+# Source and target closer than this (relative to 1 + |source|) are the
+# same rest point.
+_SAME_POINT = 1e-8
+
+# The sphere search gives the root finder this gap (relative to the distance
+# between the rest points) where a shot cannot be made: far from any zero.
+_LOST_GAP = 1e3
 
 # A root of the gap is accepted when the gap there is below this fraction of
 # the section size; a sign change across a jump of the gap (the orbit
@@ -118,6 +127,12 @@ _ERROR_WIDENINGS = 6
 # the ends, solve_bvp's residual control on the fast components asks for
 # meshes of 1e4 nodes and more; the shooting result is kept instead.
 _COLLOCATION_STIFF_LIMIT = 1e4
+
+# Added to the message when collocation is skipped for stiffness.
+_STIFF_NOTE = (
+    "; stiffness ratio {ratio:.2g} exceeds {limit:.0g}, where collocation needs "
+    "impractically fine meshes: value from shooting"
+)
 
 # During continuation, the end near the target is re-fitted when its
 # distance drifts beyond this multiple of eps.
@@ -217,14 +232,15 @@ class ConnectionOptions:
             value = getattr(self, name)
             if not (np.isfinite(value) and 0 < value < 1):
                 raise InputError(f"{name} must lie in (0, 1), got {value!r}")
-        if self.side not in ("auto", "forward", "backward"):
-            raise InputError(
-                f"side must be 'auto', 'forward' or 'backward', got {self.side!r}"
-            )
-        if self.branch not in (None, 1, -1):
-            raise InputError(f"branch must be None, 1 or -1, got {self.branch!r}")
-        if self.order not in (1, 2):
-            raise InputError(f"order must be 1 or 2, got {self.order!r}")
+
+        choices = {"side": ("auto", "forward", "backward"), "branch": (None, 1, -1)}
+        choices["order"] = (1, 2)
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise InputError(
+                    f"{name} must be one of {allowed}, got {getattr(self, name)!r}"
+                )
+
         if self.n_scan < 2 or self.n_directions < 2:
             raise InputError(
                 f"n_scan and n_directions must be at least 2, got "
@@ -238,6 +254,7 @@ def _options(options):
     """Build `ConnectionOptions`, naming any unknown keyword."""
     known = {f.name for f in dataclasses.fields(ConnectionOptions)}
     unknown = sorted(set(options) - known)
+
     if unknown:
         raise InputError(
             f"unknown option(s) {unknown}; the options are {sorted(known)}"
@@ -302,8 +319,9 @@ class Connection:
     status : Status
     message : str
     data : dict
-        Details: ``side``, ``branch``, ``n_nodes``, ``bc_residual``,
-        ``coarse_value``.
+        Details: ``side`` (of shooting), ``refined`` (by the boundary-value
+        problem), and after refinement ``n_nodes``, ``bc_residual``,
+        ``coarse_value``, ``truncation_change``.
     """
 
     system: object
@@ -379,6 +397,7 @@ class ConnectionCurve:
     message: str = ""
 
     def __len__(self):
+        """Number of points on the curve."""
         return len(self.values)
 
     def to_dataframe(self):
@@ -422,6 +441,7 @@ class _Problem:
     cache: dict
 
     def p_at(self, value):
+        """The full parameter vector with the free parameter at `value`."""
         p = np.array(self.p0)
         p[self.index] = value
         return p
@@ -433,31 +453,28 @@ def _setup(system, source, target, param, params, options):
     p0 = system.parameter_vector(params)
     source = _rest_point(system, source, p0, "source", options, ("unstable",))
     target = _rest_point(system, target, p0, "target", options, ("stable",))
+
     scale = float(np.linalg.norm(source.x - target.x))
-    if scale <= 1e-8 * (1.0 + np.linalg.norm(source.x)):
+    if scale <= _SAME_POINT * (1.0 + np.linalg.norm(source.x)):
         raise InputError(
             "source and target are the same rest point: homoclinic orbits are "
             "not supported by find_connection"
         )
-
     _check_dimensions(system, source, target, system.parameters[index])
+
     return _Problem(
-        system=system,
-        param=system.parameters[index],
-        index=index,
-        p0=p0,
-        source=source,
-        target=target,
-        scale=scale,
-        method=choose_method(options.method, source, target),
-        options=options,
+        system=system, param=system.parameters[index], index=index, p0=p0,
+        source=source, target=target, scale=scale,
+        method=choose_method(options.method, source, target), options=options,
         cache={float(p0[index]): (source, target)},
-    )
+    )  # fmt: skip
 
 
 def _rest_point(system, x, p, name, options, graphs):
+    """Data of the polished rest point `x`; `InputError` unless hyperbolic."""
     polished = polish_rest_point(system, x, p, name)
     data = rest_point_data(system, polished, p, order=options.order, graphs=graphs)
+
     if not data.hyperbolic:
         raise InputError(
             f"{name} is not hyperbolic (eigenvalues "
@@ -471,6 +488,7 @@ def _check_dimensions(system, source, target, param):
     """Raise unless dim W^u(source) + dim W^s(target) = n."""
     k, d, n = source.n_unstable, target.n_stable, system.n
     count = f"dim W^u(source) + dim W^s(target) = {k} + {d} = {k + d}"
+
     if k + d > n:
         raise InputError(
             f"{count} > n = {n}: the manifolds meet transversally, so a connection "
@@ -498,6 +516,7 @@ def _rest_points_at(problem, value, halvings=0):
     value = float(value)
     if value in problem.cache:
         return problem.cache[value]
+
     nearest = min(problem.cache, key=lambda v: abs(v - value))
     try:
         pair = _followed(problem, problem.cache[nearest], value)
@@ -506,6 +525,7 @@ def _rest_points_at(problem, value, halvings=0):
             raise
         _rest_points_at(problem, 0.5 * (nearest + value), halvings + 1)
         return _rest_points_at(problem, value, halvings + 1)
+
     problem.cache[value] = pair
     return pair
 
@@ -513,23 +533,19 @@ def _rest_points_at(problem, value, halvings=0):
 def _followed(problem, previous, value):
     """Newton's method from the rest-point pair `previous` at `value`."""
     p = problem.p_at(value)
+    where = f"{problem.param} = {value:.10g}"
     pair = []
     for old, graphs in zip(previous, (("unstable",), ("stable",)), strict=True):
         x, converged, _ = newton_rest_point(problem.system, old.x, p)
-        jumped = np.linalg.norm(x - old.x) > _MAX_SHIFT * problem.scale
-        if not converged or jumped:
-            raise _UnusableError(
-                f"a rest point was lost at {problem.param} = {value:.10g}"
-            )
+        if not converged or np.linalg.norm(x - old.x) > _MAX_SHIFT * problem.scale:
+            raise _UnusableError(f"a rest point was lost at {where}")
 
         data = rest_point_data(
             problem.system, x, p, order=problem.options.order, reference=old,
             graphs=graphs,
         )  # fmt: skip
         if not data.hyperbolic or data.n_stable != old.n_stable:
-            raise _UnusableError(
-                f"a rest point changed type at {problem.param} = {value:.10g}"
-            )
+            raise _UnusableError(f"a rest point changed type at {where}")
         pair.append(data)
     return tuple(pair)
 
@@ -576,7 +592,7 @@ def _shoot(problem, value, direction, sign, coarse=False):
     p = problem.p_at(value)
     x0 = start.unstable_point(_start_coordinates(problem, start, direction))
     delta = problem.options.section * problem.scale
-    events = _shot_events(problem, p, end, delta, x0, sign)
+    events = _shot_events(problem, p, end, delta, x0)
 
     rtol, atol = problem.options.rtol, problem.options.atol
     if coarse:
@@ -585,6 +601,7 @@ def _shoot(problem, value, direction, sign, coarse=False):
         problem.system, x0, p, _time_limit(problem, start, end),
         method=problem.method, rtol=rtol, atol=atol, events=events, sign=sign,
     )  # fmt: skip
+
     entered = bool(sol.t_events[0].size)
     if entered:
         gap = end.stable_gap(sol.y_events[0][0])
@@ -606,6 +623,7 @@ def _start_coordinates(problem, start, direction):
     eps = problem.options.shoot_eps * problem.scale
     if start.n_unstable == 1:
         return eps * direction
+
     eps = max(eps, _SPHERE_EPS * problem.scale)
     flow = _linear_flow(-start.unstable_block)
     far = _SPHERE_RADIUS * problem.scale * direction
@@ -626,41 +644,35 @@ def _linear_flow(matrix):
     values, vectors = np.linalg.eig(matrix)
     if np.linalg.cond(vectors) > _EIG_COND_LIMIT:
         return lambda time: la.expm(matrix * time)
+
     inverse = np.linalg.inv(vectors)
     return lambda time: ((vectors * np.exp(values * time)) @ inverse).real
 
 
-def _shot_events(problem, p, end, delta, x0, sign):
+def _shot_events(problem, p, end, delta, x0):
     """Events: entering the section box, escape, stopping, passing the end.
 
     The last one ends an orbit that leaves a box of size `_DEPART_BOX`
     around the end rest point: its closest approach lies behind it.
     """
     d = end.n_stable
-
-    def entry(_, x):
-        z = end.coordinates @ (x - end.x)
-        return max(np.linalg.norm(z[:d]), np.linalg.norm(z[d:])) - delta
-
     slow = _SLOW_FRACTION * np.linalg.norm(problem.system.rhs(x0, p))
+    far = _DEPART_BOX * problem.scale
+    points = np.vstack([problem.source.x, problem.target.x])
+    center, half_width = escape_box(problem.system, None, points)
+
+    def size(x):
+        z = end.coordinates @ (x - end.x)
+        return max(np.linalg.norm(z[:d]), np.linalg.norm(z[d:]))
 
     def stopped(_, x):
         return float(np.linalg.norm(problem.system.rhs(x, p))) - slow
 
-    center, half_width = escape_box(
-        problem.system, None, np.vstack([problem.source.x, problem.target.x])
-    )
-
-    def departed(_, x):
-        z = end.coordinates @ (x - end.x)
-        return max(np.linalg.norm(z[:d]), np.linalg.norm(z[d:])) - far
-
-    far = _DEPART_BOX * problem.scale
     return [
-        make_event(entry, direction=-1.0),
+        make_event(lambda _, x: size(x) - delta, direction=-1.0),
         escape_event(center, half_width),
         make_event(stopped, direction=-1.0),
-        make_event(departed, direction=1.0),
+        make_event(lambda _, x: size(x) - far, direction=1.0),
     ]
 
 
@@ -675,6 +687,7 @@ def _closest_gap(end, states):
     d = end.n_stable
     size = np.maximum(np.linalg.norm(z[:d], axis=0), np.linalg.norm(z[d:], axis=0))
     closest = int(np.argmin(size))
+
     gap = end.stable_gap(states[:, closest])
     length = np.linalg.norm(gap)
     if length == 0:
@@ -686,6 +699,7 @@ def _time_limit(problem, start, end):
     """Time limit of a shot: the linear estimate of the trip, times a margin."""
     if problem.options.t_max is not None:
         return problem.options.t_max
+
     leave = np.min(start.eigenvalues.real[start.eigenvalues.real > 0])
     arrive = np.min(-end.eigenvalues.real[end.eigenvalues.real < 0])
     trip = np.log(1 / problem.options.shoot_eps) / leave
@@ -709,6 +723,7 @@ def _bracket(problem, bracket):
     if bracket is None:
         width = 0.5 * max(1.0, abs(start))
         return start - width, start + width
+
     try:
         low, high = sorted(float(b) for b in bracket)
     except (TypeError, ValueError):
@@ -736,6 +751,7 @@ def _locate(problem, bracket):
     start_value = problem.p0[problem.index]
     best = min(shots, key=lambda s: abs(s.value - start_value))
     message = f"gap zero at {problem.param} = {best.value:.12g}"
+
     if len(shots) > 1:
         others = ", ".join(f"{s.value:.8g}" for s in shots if s is not best)
         message += f" (other zeros in the bracket at {others})"
@@ -743,30 +759,36 @@ def _locate(problem, bracket):
 
 
 def _no_root_message(problem, bracket, sign):
+    """What to say when shooting found no zero of the gap."""
     side = "forward from the source" if sign > 0 else "backward from the target"
+    low, high = bracket
+
     return (
         f"shooting {side}, the gap did not change sign (or only across a jump) for "
-        f"{problem.param} in [{bracket[0]:.6g}, {bracket[1]:.6g}]: there is no "
-        "connection from this source to this target there; widen the bracket, "
-        "raise n_scan, or check the direction (source and target swapped?)"
+        f"{problem.param} in [{low:.6g}, {high:.6g}]: there is no connection from "
+        "this source to this target there; widen the bracket, raise n_scan, or "
+        "check the direction (source and target swapped?)"
     )
 
 
 def _scalar_search(problem, sign, bracket):
     """Roots of the scalar gap along each branch, at the bracket ends then a scan."""
-    branches = (
-        (1.0, -1.0) if problem.options.branch is None else (problem.options.branch,)
-    )
+    branch = problem.options.branch
+    directions = [np.array([1.0]), np.array([-1.0])]
+    if branch is not None:
+        directions = [np.array([float(branch)])]
+
     for grid in (np.array(bracket), np.linspace(*bracket, problem.options.n_scan)):
         shots = []
-        for branch in branches:
-            shots += _roots_on_grid(problem, sign, np.array([float(branch)]), grid)
+        for direction in directions:
+            shots += _roots_on_grid(problem, sign, direction, grid)
         if shots:
             return shots
     return []
 
 
 def _scalar_gap(problem, value, direction, sign, coarse=False):
+    """The scalar gap at `value`; NaN where the rest points are lost."""
     try:
         return float(_shoot(problem, value, direction, sign, coarse).gap[0])
     except _UnusableError:
@@ -777,6 +799,7 @@ def _roots_on_grid(problem, sign, direction, grid):
     """Brent's method on every sign change of the gap between grid points."""
     gaps = [_scalar_gap(problem, value, direction, sign, True) for value in grid]
     delta = problem.options.section * problem.scale
+
     shots = []
     for (a, gap_a), (b, gap_b) in itertools.pairwise(zip(grid, gaps, strict=True)):
         if not (np.isfinite(gap_a) and np.isfinite(gap_b)) or gap_a * gap_b > 0:
@@ -793,9 +816,7 @@ def _brent(problem, sign, direction, a, b):
     def gap(value):
         result = _scalar_gap(problem, value, direction, sign)
         if not np.isfinite(result):
-            raise _UnusableError(
-                f"the gap is undefined at {problem.param} = {value:.10g}"
-            )
+            raise _UnusableError(f"no gap at {problem.param} = {value:.10g}")
         return result
 
     xtol = problem.options.xtol * max(1.0, abs(a), abs(b))
@@ -816,11 +837,10 @@ def _sphere_search(problem, sign, bracket):
     parameter together by a Powell hybrid method.
     """
     start, _ = _oriented((problem.source, problem.target), sign)
+    directions = sphere_directions(start.n_unstable, problem.options.n_directions)
     best = None
     for value in np.linspace(*bracket, problem.options.n_scan):
-        for direction in sphere_directions(
-            start.n_unstable, problem.options.n_directions
-        ):
+        for direction in directions:
             shot = _try_shot(problem, value, direction, sign, coarse=True)
             if shot is not None and (best is None or _size(shot) < _size(best)):
                 best = shot
@@ -828,14 +848,14 @@ def _sphere_search(problem, sign, bracket):
         return []
 
     shot = _solve_on_sphere(problem, sign, best)
-    delta = problem.options.section * problem.scale
-    inside = bracket[0] <= shot.value <= bracket[1] if shot is not None else False
-    if inside and np.linalg.norm(shot.gap) <= _GAP_ACCEPT * delta:
-        return [shot]
-    return []
+    if shot is None or not bracket[0] <= shot.value <= bracket[1]:
+        return []
+    accepted = _size(shot) <= _GAP_ACCEPT * problem.options.section * problem.scale
+    return [shot] if accepted else []
 
 
 def _try_shot(problem, value, direction, sign, coarse=False):
+    """`_shoot`, or None where the rest points are lost."""
     try:
         return _shoot(problem, value, direction, sign, coarse)
     except _UnusableError:
@@ -843,6 +863,7 @@ def _try_shot(problem, value, direction, sign, coarse=False):
 
 
 def _size(shot):
+    """Length of the gap vector of a shot."""
     return float(np.linalg.norm(shot.gap))
 
 
@@ -856,12 +877,13 @@ def _solve_on_sphere(problem, sign, best):
 
     def residual(u):
         shot = _try_shot(problem, u[-1], unpack(u)[0], sign)
-        return np.full(len(u), 1e3) if shot is None else shot.gap / problem.scale
+        if shot is None:
+            return np.full(len(u), _LOST_GAP)
+        return shot.gap / problem.scale
 
     guess = np.append(np.zeros(complement.shape[1]), best.value)
-    solution = root(
-        residual, guess, method="hybr", options={"xtol": problem.options.xtol}
-    )
+    options = {"xtol": problem.options.xtol}
+    solution = root(residual, guess, method="hybr", options=options)
     direction, value = unpack(solution.x)
     return _try_shot(problem, value, direction, sign)
 
@@ -895,22 +917,27 @@ class _Boundary:
     arclength: tuple | None = None
 
     def unpack(self, params):
+        """``(p, A, B)`` from the unknown-parameter vector."""
         count, n = len(self.free), self.system.n
         p = np.array(self.p0)
         p[list(self.free)] = params[:count]
         return p, params[count : count + n], params[count + n :]
 
     def fun(self, _, y, params):
+        """f at every mesh point, shape (n, N)."""
         p = self.unpack(params)[0]
         if self.vectorized:
             return np.asarray(self.system.rhs(y, p), dtype=float)
-        return np.column_stack([self.system.rhs(y[:, j], p) for j in range(y.shape[1])])
+        columns = [self.system.rhs(y[:, j], p) for j in range(y.shape[1])]
+        return np.column_stack(columns)
 
     def fun_jac(self, _, y, params):
+        """f_x and f_p at every mesh point (f does not depend on A and B)."""
         p = self.unpack(params)[0]
         n, nodes = y.shape
         df_dy = np.empty((n, n, nodes))
         df_dp = np.zeros((n, len(params), nodes))
+
         for j in range(nodes):
             df_dy[:, :, j] = _dense(self.system.fx(y[:, j], p))
             for column, k in enumerate(self.free):
@@ -920,30 +947,32 @@ class _Boundary:
     def ends(self, params):
         """Rest-point data at both ends for the current unknowns."""
         p, a, b = self.unpack(params)
+        source_ref, target_ref = self.references
         source = rest_point_data(
-            self.system, a, p, order=self.order, reference=self.references[0],
+            self.system, a, p, order=self.order, reference=source_ref,
             graphs=("unstable",),
         )  # fmt: skip
         target = rest_point_data(
-            self.system, b, p, order=self.order, reference=self.references[1],
+            self.system, b, p, order=self.order, reference=target_ref,
             graphs=("stable",),
         )  # fmt: skip
-        if (source.n_unstable, target.n_stable) != (
-            self.references[0].n_unstable,
-            self.references[1].n_stable,
-        ):
+
+        dims = (source.n_unstable, target.n_stable)
+        if dims != (source_ref.n_unstable, target_ref.n_stable):
             raise _UnusableError(
-                "a rest point changed type during the boundary-value solve"
+                "a rest point changed type in the boundary-value solve"
             )
         return p, source, target
 
     def bc(self, ya, yb, params):
+        """The boundary conditions, in the order of the class docstring."""
         p, source, target = self.ends(params)
         z_u = source.split(ya)[1]
         if self.pin is None:
             pin = [(z_u @ z_u - self.eps**2) / (2 * self.eps)]
         else:
             pin = z_u - self.pin * self.eps
+
         residual = [
             self.system.rhs(source.x, p),
             self.system.rhs(target.x, p),
@@ -953,12 +982,12 @@ class _Boundary:
         ]
         if self.arclength is not None:
             tangent, predictor = self.arclength
-            values = params[: len(self.free)]
-            residual.append([tangent @ (values - predictor)])
+            residual.append([tangent @ (params[: len(self.free)] - predictor)])
         return np.concatenate([np.asarray(r, dtype=float).ravel() for r in residual])
 
 
 def _dense(matrix):
+    """A dense copy of a dense or sparse matrix."""
     return matrix.toarray() if hasattr(matrix, "toarray") else np.asarray(matrix, float)
 
 
@@ -971,6 +1000,7 @@ def _vectorized(system, p):
         return False
     if together.shape != sample.shape:
         return False
+
     apart = np.column_stack([system.rhs(sample[:, j], p) for j in range(3)])
     return bool(np.allclose(together, apart, rtol=1e-13, atol=1e-13))
 
@@ -980,17 +1010,12 @@ def _boundary(problem, source, target, eps, free, arclength=None, pin_from=None)
     pin = None
     if source.n_unstable == 1 and pin_from is not None:
         pin = float(np.sign(source.split(pin_from)[1][0]))
+
     return _Boundary(
-        system=problem.system,
-        p0=problem.p0,
-        free=tuple(free),
-        eps=eps,
-        pin=pin,
-        references=(source, target),
-        order=problem.options.order,
-        vectorized=_vectorized(problem.system, problem.p0),
-        arclength=arclength,
-    )
+        system=problem.system, p0=problem.p0, free=tuple(free), eps=eps, pin=pin,
+        references=(source, target), order=problem.options.order,
+        vectorized=_vectorized(problem.system, problem.p0), arclength=arclength,
+    )  # fmt: skip
 
 
 def _fit_ends(t, x, source, target, eps):
@@ -1007,33 +1032,39 @@ def _fit_ends(t, x, source, target, eps):
 
 
 def _fit_start(t, x, source, eps):
+    """Fit the start of the orbit to unstable distance `eps` from the source."""
     radius = np.linalg.norm(
         source.coordinates[source.n_stable :] @ (x - source.x).T, axis=0
     )
     if radius[0] < eps:
         first = int(np.argmax(radius >= eps)) if np.any(radius >= eps) else 0
         return t[first:], x[first:]
+
     rate = np.min(source.eigenvalues.real[source.eigenvalues.real > 0])
     step = _TAIL_STEP / rate
     propagator = la.expm(-source.unstable_block * step)
     tail = _tail(source.split(x[0])[1], propagator, eps, source.unstable_point)
+
     times = t[0] - step * np.arange(len(tail), 0, -1)
-    return np.concatenate([times, t]), np.vstack([tail[::-1], x]) if tail else x
+    return np.concatenate([times, t]), np.vstack([*tail[::-1], x])
 
 
 def _fit_finish(t, x, target, eps):
+    """Fit the end of the orbit to stable distance `eps` from the target."""
     radius = np.linalg.norm(
         target.coordinates[: target.n_stable] @ (x - target.x).T, axis=0
     )
     if radius[-1] < eps:
         last = int(np.argmax(radius < eps))
         return t[: last + 1], x[: last + 1]
+
     rate = np.min(-target.eigenvalues.real[target.eigenvalues.real < 0])
     step = _TAIL_STEP / rate
     propagator = la.expm(target.stable_block * step)
     tail = _tail(target.split(x[-1])[0], propagator, eps, target.stable_point)
+
     times = t[-1] + step * np.arange(1, len(tail) + 1)
-    return np.concatenate([t, times]), np.vstack([x, tail]) if tail else x
+    return np.concatenate([t, times]), np.vstack([x, *tail])
 
 
 def _tail(z, propagator, eps, point):
@@ -1054,6 +1085,7 @@ def _merge_close(t, x):
     for j in range(1, len(t)):
         if t[j] - t[keep[-1]] > gap:
             keep.append(j)
+
     if keep[-1] != len(t) - 1:
         keep[-1] = len(t) - 1
     return t[keep], x[keep]
@@ -1063,18 +1095,13 @@ def _solve(boundary, t, x, params, options):
     """Run `solve_bvp`; returns the solution, or None and a message."""
     try:
         solution = solve_bvp(
-            boundary.fun,
-            boundary.bc,
-            t,
-            x.T,
-            p=params,
-            fun_jac=boundary.fun_jac,
-            tol=options.bvp_tol,
-            max_nodes=options.max_nodes,
+            boundary.fun, boundary.bc, t, x.T, p=params, fun_jac=boundary.fun_jac,
+            tol=options.bvp_tol, max_nodes=options.max_nodes,
             bc_tol=_BC_TOL * boundary.eps,
-        )
+        )  # fmt: skip
     except _UnusableError as exc:
         return None, str(exc)
+
     if solution.status != 0:
         return None, (
             f"solve_bvp: {solution.message} (raise max_nodes, loosen bvp_tol, or "
@@ -1084,6 +1111,7 @@ def _solve(boundary, t, x, params, options):
 
 
 def _params(value, source, target, extra=()):
+    """The unknown-parameter vector ``[value, *extra, A, B]``."""
     return np.concatenate([[value], list(extra), source.x, target.x])
 
 
@@ -1104,17 +1132,15 @@ def _refine(problem, shot):
     Returns ``(fine, coarse, message)``; `fine` is None on failure.
     """
     source, target = _rest_points_at(problem, shot.value)
-    t, x = _forward(shot)
     eps = problem.options.eps * problem.scale
-    t, x = _fit_ends(t, x, source, target, eps)
+    t, x = _fit_ends(*_forward(shot), source, target, eps)
     coarse, message = _refine_once(problem, source, target, t, x, shot.value, eps)
     if coarse is None or not problem.options.estimate_error:
         return coarse, None, message
 
     finer = eps / _ERROR_FACTOR
-    t, x = _fit_ends(
-        coarse.solution.x, coarse.solution.y.T, coarse.source, coarse.target, finer
-    )
+    solution = coarse.solution
+    t, x = _fit_ends(solution.x, solution.y.T, coarse.source, coarse.target, finer)
     fine, message = _refine_once(
         problem, coarse.source, coarse.target, t, x, coarse.value, finer
     )
@@ -1122,14 +1148,15 @@ def _refine(problem, shot):
 
 
 def _refine_once(problem, source, target, t, x, value, eps):
+    """One boundary-value solve; returns ``(_Refined or None, message)``."""
     boundary = _boundary(problem, source, target, eps, [problem.index], pin_from=x[0])
     params = _params(value, source, target)
     solution, message = _solve(boundary, t, x, params, problem.options)
     if solution is None:
         return None, message
-    p, new_source, new_target = boundary.ends(solution.p)
-    refined = _Refined(solution, boundary, new_source, new_target, float(solution.p[0]))
-    return refined, ""
+
+    _, source, target = boundary.ends(solution.p)
+    return _Refined(solution, boundary, source, target, float(solution.p[0])), ""
 
 
 def _forward(shot):
@@ -1205,24 +1232,28 @@ def find_connection(
     computation of connecting orbits in dynamical systems", IMA J. Numer.
     Anal. 10, 1990) with the quadratic correction of the local manifolds,
     whose truncation error is then cubic in eps.
+
+    Known shortcomings: homoclinic orbits (source = target) are not
+    supported; above a stiffness ratio of `_COLLOCATION_STIFF_LIMIT` (1e4)
+    the value comes from shooting alone (solve_bvp's residual control would
+    need meshes of 1e4 nodes and more), and such connections cannot be
+    continued; when both manifolds have dimension > 1 the sphere search
+    shoots ``n_scan * n_directions`` orbits and can miss a narrow window of
+    directions (raise `n_directions` or narrow the bracket).
     """
     options = _options(options)
     problem = _setup(system, source, target, param, params, options)
-    bracket = _bracket(problem, bracket)
-    shot, message = _locate(problem, bracket)
+    shot, message = _locate(problem, _bracket(problem, bracket))
     _log(options, "%s", message)
 
     ids = {"source_id": source_id, "target_id": target_id}
     if shot is None:
         return _empty_connection(problem, Status.NO_CONNECTION, message, ids)
+
     ratio = _stiffness(problem)
     if not options.refine or ratio > _COLLOCATION_STIFF_LIMIT:
         if options.refine:
-            message += (
-                f"; stiffness ratio {ratio:.2g} exceeds "
-                f"{_COLLOCATION_STIFF_LIMIT:.0g}, where collocation needs "
-                "impractically fine meshes: value from shooting"
-            )
+            message += _STIFF_NOTE.format(ratio=ratio, limit=_COLLOCATION_STIFF_LIMIT)
         error = _shooting_error(problem, shot) if options.estimate_error else np.nan
         return _shot_connection(problem, shot, Status.SUCCESS, message, ids, error)
 
@@ -1234,37 +1265,29 @@ def find_connection(
 
 
 def _log(options, text, *args):
+    """Log at info level with ``verbose``, at debug level otherwise."""
     logger.log(logging.INFO if options.verbose else logging.DEBUG, text, *args)
 
 
 def _empty_connection(problem, status, message, ids):
-    n = problem.system.n
+    """A connection with no orbit (nothing found), at the start parameters."""
+    source, target = problem.source, problem.target
     return Connection(
-        system=problem.system,
-        source=problem.source.x,
-        target=problem.target.x,
-        param=problem.param,
-        value=np.nan,
-        p=problem.p0,
-        t=np.zeros(0),
-        x=np.zeros((0, n)),
-        orbit=None,
-        source_eigenvalues=problem.source.eigenvalues,
-        target_eigenvalues=problem.target.eigenvalues,
-        n_unstable_source=problem.source.n_unstable,
-        n_stable_target=problem.target.n_stable,
-        eps=problem.options.eps * problem.scale,
-        status=status,
-        message=message,
+        system=problem.system, source=source.x, target=target.x,
+        param=problem.param, value=np.nan, p=problem.p0, t=np.zeros(0),
+        x=np.zeros((0, problem.system.n)), orbit=None,
+        source_eigenvalues=source.eigenvalues,
+        target_eigenvalues=target.eigenvalues,
+        n_unstable_source=source.n_unstable, n_stable_target=target.n_stable,
+        eps=problem.options.eps * problem.scale, status=status, message=message,
         **ids,
-    )
+    )  # fmt: skip
 
 
 def _stiffness(problem):
     """Largest over smallest absolute real part of the eigenvalues at both ends."""
-    real = np.abs(
-        np.concatenate([problem.source.eigenvalues, problem.target.eigenvalues]).real
-    )
+    values = np.concatenate([problem.source.eigenvalues, problem.target.eigenvalues])
+    real = np.abs(values.real)
     return float(real.max() / real.min())
 
 
@@ -1276,6 +1299,10 @@ def _shooting_error(problem, shot):
         shoot_eps=problem.options.shoot_eps / _ERROR_FACTOR,
     )
     finer = dataclasses.replace(problem, options=options, cache=dict(problem.cache))
+    if shot.direction.size > 1:
+        new = _solve_on_sphere(finer, shot.sign, shot)
+        return np.nan if new is None else abs(new.value - shot.value)
+
     width = _ERROR_BRACKET * max(1.0, abs(shot.value))
     for _ in range(_ERROR_WIDENINGS):
         low, high = shot.value - width, shot.value + width
@@ -1288,27 +1315,33 @@ def _shooting_error(problem, shot):
 
 
 def _shot_connection(problem, shot, status, message, ids, error=np.nan):
+    """The connection as located by shooting."""
     source, target = _rest_points_at(problem, shot.value)
     t, x = _forward(shot)
+    side = "forward" if shot.sign > 0 else "backward"
+
     return dataclasses.replace(
         _empty_connection(problem, status, message, ids),
-        source=source.x,
-        target=target.x,
-        value=shot.value,
-        p=problem.p_at(shot.value),
-        t=t,
-        x=x,
+        source=source.x, target=target.x, value=shot.value,
+        p=problem.p_at(shot.value), t=t, x=x,
         source_eigenvalues=source.eigenvalues,
         target_eigenvalues=target.eigenvalues,
-        gap=float(np.linalg.norm(shot.gap)),
-        shooting_value=shot.value,
-        error=error,
-        T=float(t[-1] - t[0]),
-        data={"side": "forward" if shot.sign > 0 else "backward"},
-    )
+        orbit=_Orbit(_hermite(problem, t, x, shot.value)),
+        gap=float(np.linalg.norm(shot.gap)), shooting_value=shot.value,
+        error=error, T=float(t[-1] - t[0]),
+        data={"side": side, "refined": False},
+    )  # fmt: skip
+
+
+def _hermite(problem, t, x, value):
+    """Cubic Hermite interpolant of an orbit, with slopes f(x) (shape (n, N))."""
+    p = problem.p_at(value)
+    slopes = np.column_stack([problem.system.rhs(state, p) for state in x])
+    return CubicHermiteSpline(t, x.T, slopes, axis=1)
 
 
 def _bvp_connection(problem, shot, fine, coarse, ids):
+    """The connection as refined by the boundary-value problem."""
     solution = fine.solution
     truncation = np.nan if coarse is None else abs(fine.value - coarse.value)
     # Shooting and collocation discretise differently: their difference
@@ -1318,30 +1351,24 @@ def _bvp_connection(problem, shot, fine, coarse, ids):
         f"located by shooting and refined by the boundary-value problem; "
         f"{problem.param} = {fine.value:.12g} (estimated error {error:.2g})"
     )
+
     base = _shot_connection(problem, shot, Status.SUCCESS, message, ids)
+    bc_residual = fine.boundary.bc(solution.y[:, 0], solution.y[:, -1], solution.p)
+    details = {
+        "refined": True,
+        "n_nodes": len(solution.x),
+        "bc_residual": float(np.max(np.abs(bc_residual))),
+        "coarse_value": np.nan if coarse is None else coarse.value,
+        "truncation_change": truncation,
+    }
+
     return dataclasses.replace(
-        base,
-        source=fine.source.x,
-        target=fine.target.x,
-        value=fine.value,
-        p=fine.boundary.unpack(solution.p)[0],
-        t=solution.x,
-        x=solution.y.T,
-        orbit=_Orbit(solution.sol),
-        source_eigenvalues=fine.source.eigenvalues,
-        target_eigenvalues=fine.target.eigenvalues,
-        error=error,
-        residual=float(np.max(solution.rms_residuals)),
-        T=float(solution.x[-1]),
-        eps=fine.boundary.eps,
-        data={
-            **base.data,
-            "n_nodes": len(solution.x),
-            "bc_residual": float(np.max(np.abs(fine.boundary.bc(
-                solution.y[:, 0], solution.y[:, -1], solution.p)))),
-            "coarse_value": np.nan if coarse is None else coarse.value,
-            "truncation_change": truncation,
-        },
+        base, source=fine.source.x, target=fine.target.x, value=fine.value,
+        p=fine.boundary.unpack(solution.p)[0], t=solution.x, x=solution.y.T,
+        orbit=_Orbit(solution.sol), source_eigenvalues=fine.source.eigenvalues,
+        target_eigenvalues=fine.target.eigenvalues, error=error,
+        residual=float(np.max(solution.rms_residuals)), T=float(solution.x[-1]),
+        eps=fine.boundary.eps, data={**base.data, **details},
     )  # fmt: skip
 
 
@@ -1351,6 +1378,8 @@ def _bvp_connection(problem, shot, fine, coarse, ids):
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class _CurvePoint:
+    """A point of a continued curve: both parameter values and the solution."""
+
     values: np.ndarray
     refined: _Refined
     connection: Connection
@@ -1397,10 +1426,8 @@ def continue_connection(
     Raises
     ------
     InputError
-        For a connection that was not refined, or bad steps or range.
-    NotImplementedError
-        For a stiff connection (see `find_connection`), which was located
-        by shooting alone.
+        For bad steps or range, or a connection located by shooting alone
+        (``refine=False``, or a stiff system: see `find_connection`).
 
     Notes
     -----
@@ -1416,19 +1443,19 @@ def continue_connection(
     low, high = _range(p_range, start.values[1], param2)
     _check_steps(ds, ds_min, ds_max, max_steps, direction)
 
-    runs, messages, statuses = [], [], []
     signs = {"both": (1.0, -1.0), "forward": (1.0,), "backward": (-1.0,)}[direction]
     settings = (ds, ds_min, ds_max, max_steps, (low, high))
-    for sign in signs:
-        points, status, message = _walk(problem, start, sign, settings)
-        runs.append(points)
-        statuses.append(status)
-        messages.append(f"{'increasing' if sign > 0 else 'decreasing'} "
-                        f"{param2}: {message}")  # fmt: skip
-    return _curve(problem, param2, start, runs, signs, statuses, messages)
+    runs = [_walk(problem, start, sign, settings) for sign in signs]
+
+    messages = [
+        f"{'increasing' if sign > 0 else 'decreasing'} {param2}: {message}"
+        for sign, (_, _, message) in zip(signs, runs, strict=True)
+    ]
+    return _curve(problem, param2, start, runs, signs, messages)
 
 
 def _check_steps(ds, ds_min, ds_max, max_steps, direction):
+    """Raise `InputError` for bad step settings of `continue_connection`."""
     if not 0 < ds_min <= ds <= ds_max:
         raise InputError(
             f"steps must satisfy 0 < ds_min <= ds <= ds_max, got ds_min={ds_min}, "
@@ -1436,6 +1463,7 @@ def _check_steps(ds, ds_min, ds_max, max_steps, direction):
         )
     if int(max_steps) < 1:
         raise InputError(f"max_steps must be at least 1, got {max_steps}")
+
     if direction not in ("both", "forward", "backward"):
         raise InputError(
             f"direction must be 'both', 'forward' or 'backward', got {direction!r}"
@@ -1443,12 +1471,14 @@ def _check_steps(ds, ds_min, ds_max, max_steps, direction):
 
 
 def _range(p_range, start, name):
+    """`p_range` sorted; `InputError` unless it holds the start value."""
     try:
         low, high = sorted(float(v) for v in p_range)
     except (TypeError, ValueError):
         raise InputError(
             f"p_range must be a pair of numbers, got {p_range!r}"
         ) from None
+
     if not low <= start <= high:
         raise InputError(
             f"the connection's {name} = {start:.6g} lies outside p_range {p_range!r}"
@@ -1458,6 +1488,30 @@ def _range(p_range, start, name):
 
 def _continuation_start(connection, param2, options):
     """The problem with two free parameters, and the connection as its first point."""
+    _check_continuable(connection)
+    system = connection.system
+    index, index2 = system.param_index(connection.param), system.param_index(param2)
+    if index2 == index:
+        raise InputError(
+            f"param2 must differ from the connection's parameter {param2!r}"
+        )
+
+    params = dict(zip(system.parameters, connection.p, strict=True))
+    problem = _setup(
+        system, connection.source, connection.target, connection.param, params, options
+    )
+    boundary = _boundary(
+        problem, problem.source, problem.target, connection.eps, (index, index2),
+        pin_from=connection.x[0],
+    )  # fmt: skip
+
+    values = np.array([connection.p[index], connection.p[index2]])
+    refined = _Refined(None, boundary, problem.source, problem.target, values[0])
+    return problem, _CurvePoint(values, refined, connection)
+
+
+def _check_continuable(connection):
+    """Raise `InputError` unless `connection` has a boundary-value solution."""
     if (
         not isinstance(connection, Connection)
         or connection.status is not Status.SUCCESS
@@ -1465,36 +1519,12 @@ def _continuation_start(connection, param2, options):
         raise InputError(
             "connection must be a Connection with status SUCCESS (located and refined)"
         )
-    if connection.orbit is None:
-        raise InputError("the connection was not refined; use refine=True")
-    system = connection.system
-    index2 = system.param_index(param2)
-    index = system.param_index(connection.param)
-    if index2 == index:
+    if not connection.data.get("refined", False):
         raise InputError(
-            f"param2 must differ from the connection's parameter {param2!r}"
+            "the connection has no boundary-value solution (it was located by "
+            "shooting alone: refine=False, or a stiff system), and continuation "
+            "needs one"
         )
-
-    problem = _setup(
-        system, connection.source, connection.target, connection.param,
-        dict(zip(system.parameters, connection.p, strict=True)), options,
-    )  # fmt: skip
-    problem = dataclasses.replace(problem, p0=np.array(connection.p))
-    if _stiffness(problem) > _COLLOCATION_STIFF_LIMIT:
-        raise NotImplementedError(
-            f"continuing a connection whose stiffness ratio {_stiffness(problem):.2g} "
-            f"exceeds {_COLLOCATION_STIFF_LIMIT:.0g} is not supported: collocation "
-            "would need impractically fine meshes; locate it with find_connection "
-            "at each value of the second parameter instead"
-        )
-    values = np.array([connection.p[index], connection.p[index2]])
-    boundary = _boundary(
-        problem, problem.source, problem.target, connection.eps, (index, index2),
-        pin_from=connection.x[0],
-    )  # fmt: skip
-    refined = _Refined(None, boundary, problem.source, problem.target, values[0])
-    start = _CurvePoint(values, refined, connection)
-    return problem, start
 
 
 def _walk(problem, start, sign, settings):
@@ -1505,20 +1535,19 @@ def _walk(problem, start, sign, settings):
     for _ in range(int(max_steps)):
         predictor = point.values + ds * tangent
         at_bound = not bounds[0] <= predictor[1] <= bounds[1]
-        step_tangent = np.array([0.0, 1.0]) if at_bound else tangent
         if at_bound:
+            # The last step lands on the bound: param2 fixed there.
             predictor = np.array([point.values[0], np.clip(predictor[1], *bounds)])
 
+        step_tangent = np.array([0.0, 1.0]) if at_bound else tangent
         new, message = _step(problem, point, predictor, step_tangent, ds)
         if new is None:
             ds *= _DS_CUT
             if ds < ds_min:
-                return (
-                    points,
-                    Status.STEP_TOO_SMALL,
-                    f"{message}; {Status.STEP_TOO_SMALL.text}",
-                )
+                text = f"{message}; {Status.STEP_TOO_SMALL.text}"
+                return points, Status.STEP_TOO_SMALL, text
             continue
+
         tangent = (new.values - point.values) / np.linalg.norm(
             new.values - point.values
         )
@@ -1538,22 +1567,26 @@ def _step(problem, point, predictor, tangent, ds):
         references=(old.source, old.target),
         arclength=(tangent, predictor),
     )
-    t, x = point.connection.t, point.connection.x
     params = _params(predictor[0], old.source, old.target, extra=[predictor[1]])
-    solution, message = _solve(boundary, t, x, params, problem.options)
+    connection = point.connection
+    solution, message = _solve(
+        boundary, connection.t, connection.x, params, problem.options
+    )
     if solution is None:
         return None, message
+
     values = solution.p[:2]
     if np.linalg.norm(values - predictor) > _MAX_JUMP * ds:
         return None, "the corrector jumped away from the predictor"
-
     refined = _refit(problem, boundary, solution, values)
     if refined is None:
         return None, "the refit of the truncation failed"
+
     error = _point_error(problem, refined) if problem.options.estimate_error else np.nan
-    connection = _curve_connection(point.connection, refined, error)
-    _log(problem.options, "HET at %s = %.12g, %s", problem.param, values[0], values)
-    return _CurvePoint(values, refined, connection), ""
+    _log(problem.options, "HET curve point at parameter values %s", values)
+    return _CurvePoint(
+        values, refined, _curve_connection(connection, refined, error)
+    ), ""
 
 
 def _point_error(problem, refined):
@@ -1563,6 +1596,7 @@ def _point_error(problem, refined):
     boundary = dataclasses.replace(
         refined.boundary, eps=finer, references=(refined.source, refined.target)
     )
+
     again, _ = _solve(boundary, t, x, solution.p, problem.options)
     return np.nan if again is None else abs(float(again.p[0]) - refined.value)
 
@@ -1570,7 +1604,7 @@ def _point_error(problem, refined):
 def _refit(problem, boundary, solution, values):
     """Check the end near the target; re-fit it to eps and re-solve if it drifted."""
     try:
-        p, source, target = boundary.ends(solution.p)
+        _, source, target = boundary.ends(solution.p)
     except _UnusableError:
         return None
     refined = _Refined(solution, boundary, source, target, float(values[0]))
@@ -1583,49 +1617,41 @@ def _refit(problem, boundary, solution, values):
     again, _ = _solve(retry, t, x, solution.p, problem.options)
     if again is None:
         return None
-    p, source, target = retry.ends(again.p)
+
+    _, source, target = retry.ends(again.p)
     return _Refined(again, retry, source, target, float(again.p[0]))
 
 
 def _curve_connection(template, refined, error):
+    """The `Connection` at a point of a curve, from the start's as a template."""
     solution = refined.solution
     return dataclasses.replace(
-        template,
-        source=refined.source.x,
-        target=refined.target.x,
-        value=refined.value,
-        p=refined.boundary.unpack(solution.p)[0],
-        t=solution.x,
-        x=solution.y.T,
-        orbit=_Orbit(solution.sol),
+        template, source=refined.source.x, target=refined.target.x,
+        value=refined.value, p=refined.boundary.unpack(solution.p)[0],
+        t=solution.x, x=solution.y.T, orbit=_Orbit(solution.sol),
         source_eigenvalues=refined.source.eigenvalues,
-        target_eigenvalues=refined.target.eigenvalues,
-        error=error,
-        residual=float(np.max(solution.rms_residuals)),
-        gap=np.nan,
-        shooting_value=np.nan,
-        T=float(solution.x[-1]),
+        target_eigenvalues=refined.target.eigenvalues, error=error,
+        residual=float(np.max(solution.rms_residuals)), gap=np.nan,
+        shooting_value=np.nan, T=float(solution.x[-1]),
         message="point of a continued curve of connections",
-        data={"n_nodes": len(solution.x)},
-    )
+        data={"refined": True, "n_nodes": len(solution.x)},
+    )  # fmt: skip
 
 
-def _curve(problem, param2, start, runs, signs, statuses, messages):
+def _curve(problem, param2, start, runs, signs, messages):
     """Join the runs into one curve, ordered by increasing `param2` at the start."""
     ordered = [start]
-    for points, sign in zip(runs, signs, strict=True):
+    for (points, _, _), sign in zip(runs, signs, strict=True):
         ordered = ordered + points if sign > 0 else points[::-1] + ordered
 
     values = np.array([p.values for p in ordered])
     steps = np.linalg.norm(np.diff(values, axis=0), axis=1)
-    bad = [s for s in statuses if not s.success]
+    statuses = [status for _, status, _ in runs]
+    failed = [s for s in statuses if not s.success]
+
     return ConnectionCurve(
-        param=problem.param,
-        param2=param2,
-        values=values[:, 0],
-        values2=values[:, 1],
-        arclength=np.concatenate([[0.0], np.cumsum(steps)]),
+        param=problem.param, param2=param2, values=values[:, 0],
+        values2=values[:, 1], arclength=np.concatenate([[0.0], np.cumsum(steps)]),
         connections=tuple(p.connection for p in ordered),
-        status=bad[0] if bad else statuses[0],
-        message="; ".join(messages),
-    )
+        status=failed[0] if failed else statuses[0], message="; ".join(messages),
+    )  # fmt: skip

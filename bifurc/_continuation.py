@@ -96,7 +96,7 @@ _CLOSED_FRACTION = 0.25
 _BOUND_RTOL = 1e-13
 
 _DIRECTIONS = ("both", "forward", "backward")
-_STABILITY_MODES = ("auto", "eigenvalues", "inertia", "arnoldi", "none")
+_STABILITY_MODES = ("auto", "eigenvalues", "inertia", "parity", "arnoldi", "none")
 _LABELS = ("LP", "BP", "H")
 
 # Run statuses from the most to the least serious, to summarise two halves
@@ -151,7 +151,10 @@ class ContinuationOptions:
         Angle the step control aims at.
     stability : str
         ``"auto"``, ``"eigenvalues"`` (all, every point), ``"inertia"``
-        (symmetric systems), ``"arnoldi"`` (the rightmost few) or ``"none"``.
+        (symmetric systems: an LDL^T factorisation at every point),
+        ``"parity"`` (symmetric systems: the inertia only where the sign of
+        det f_x changes; the default for sparse ones), ``"arnoldi"`` (the
+        rightmost few) or ``"none"``.
     n_eigenvalues : int
         How many rightmost eigenvalues Arnoldi computes.
     state_scale : str or tuple of float
@@ -315,6 +318,12 @@ class _Point:
         return self.lu.det_sign * (1 if self.row @ self.tangent > 0 else -1)
 
     @property
+    def fx_sign(self):
+        """Sign of det f_x: det [[f_x, f_p], [r^T]] = det(f_x) (r . t) / t_p."""
+        t_p = self.tangent[-1]
+        return self.bp_sign * (1 if t_p > 0 else -1) if t_p != 0 else 0
+
+    @property
     def border(self):
         """The bordering row of the next step: the weighted tangent."""
         return self.weights * self.tangent
@@ -353,16 +362,17 @@ class _Stability:
 
     def _resolve(self, system, mode):
         if mode != "auto":
-            if mode == "inertia" and not self.symmetric:
+            if mode in ("inertia", "parity") and not self.symmetric:
                 raise InputError(
-                    "stability='inertia' needs a symmetric Jacobian (gradient=True "
+                    f"stability={mode!r} needs a symmetric Jacobian (gradient=True "
                     "or a symmetrizer); use 'eigenvalues' or 'arnoldi'"
                 )
             return mode
 
         if self.symmetric:
-            small = system.n <= _FULL_EIG_MAX_SYMMETRIC and not system.sparse
-            return "eigenvalues" if small else "inertia"
+            if system.sparse:
+                return "parity"
+            return "eigenvalues" if system.n <= _FULL_EIG_MAX_SYMMETRIC else "inertia"
         small = system.n <= _FULL_EIG_MAX_GENERAL and not system.sparse
 
         return "eigenvalues" if small else "arnoldi"
@@ -370,6 +380,20 @@ class _Stability:
     @property
     def needs_jacobian(self):
         return self.mode != "none" and self.system.symmetrizer is None
+
+    def carried(self, previous, point):
+        """The previous count, in ``"parity"`` mode when det f_x kept its sign.
+
+        An odd number of real eigenvalues crossing zero flips the sign of
+        det f_x, known from the bordered factorisation at no cost; only then
+        (or at the start) is the inertia recomputed.  Two crossings within
+        one step go unseen in this mode until the next sign change.
+        """
+        if self.mode != "parity" or previous is None or previous.n_unstable < 0:
+            return None
+        sign = point.fx_sign
+
+        return previous.n_unstable if sign != 0 and sign == previous.fx_sign else None
 
     def evaluate(self, ev, y, jac):
         """``(n_unstable, eigenvalues or None)`` at y."""
@@ -379,7 +403,7 @@ class _Stability:
 
         if self.system.symmetrizer is not None:
             matrix = ev.call(self.system.symmetrizer, y, "the symmetrizer")
-        if self.mode == "inertia":
+        if self.mode in ("inertia", "parity"):
             return inertia(matrix)[0], np.empty(0)
 
         if self.mode == "arnoldi":
@@ -465,7 +489,7 @@ class _Problem:
 
         return weights
 
-    def make_point(self, y, row, lu=None, tangent=None, fallback=None):
+    def make_point(self, y, row, lu=None, tangent=None, fallback=None, previous=None):
         """The point at y with tangent, tests and stability.
 
         Parameters
@@ -481,15 +505,17 @@ class _Problem:
         fallback : ndarray, shape (n + 1,), optional
             Tangent to use when the bordered matrix is exactly singular
             (a located point that hit a branch point).
+        previous : point, optional
+            The previous point of the run, whose unstable count the
+            ``"parity"`` stability mode carries over.
         """
         ev, jac = self.evaluator, None
-        if lu is None or self.stability.needs_jacobian:
-            jac, fp = ev.jacobian(y)
-
         if lu is None:
+            jac, fp = ev.jacobian(y)
             lu = ev.factor(jac, fp, row)
         weights = self.weights(y)
         z = ev.tangent(lu) if tangent is None else tangent
+
         norm = math.sqrt(weights @ (z * z))
 
         if not math.isfinite(norm) or norm == 0:
@@ -501,7 +527,14 @@ class _Problem:
             norm = math.sqrt(weights @ (z * z))
 
         point = _Point(self, y, z / norm, lu, row, weights, jac)
-        point.n_unstable, point.eigenvalues = self.stability.evaluate(ev, y, jac)
+        carried = self.stability.carried(previous, point)
+        if carried is None:
+            if jac is None and self.stability.needs_jacobian:
+                jac = point.jac = ev.jacobian(y)[0]
+            point.n_unstable, point.eigenvalues = self.stability.evaluate(ev, y, jac)
+        else:
+            point.n_unstable, point.eigenvalues = carried, np.empty(0)
+
         point.values = self.test_values(point)
 
         return point
@@ -847,7 +880,7 @@ class _Run:
             reach=self.ds,
         )
 
-        return problem.make_point(fix.y, row, fix.lu), fix.iterations
+        return problem.make_point(fix.y, row, fix.lu, previous=prev), fix.iterations
 
     def _shrink(self, failure):
         """Reject the step; stop when it would fall below ds_min."""
@@ -979,7 +1012,7 @@ def _land(problem, prev, new, bound):
 
     if not converged:
         raise StepError("diverged", f"could not land on {problem.param} = {bound}")
-    return problem.make_point(np.append(x, bound), new.row)
+    return problem.make_point(np.append(x, bound), new.row, previous=prev)
 
 
 def _locate(problem, prev, new, events, length):

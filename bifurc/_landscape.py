@@ -36,7 +36,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.stats import qmc
 
-from ._errors import InputError
+from ._errors import InputError, UserFunctionError
 from ._status import Status
 
 __all__ = [
@@ -79,8 +79,8 @@ NEWTON_MAX_STALLS = 3
 # roots nearby are known.
 ESCAPE_MARGIN = 1.0
 
-# How many further roots are sought from one start after it found one
-# (deflation lets a start that converged try again).
+# Newton solves per start: the first undeflated, then deflated ones as long
+# as each finds a new root (deflation lets a start that converged try again).
 ROOTS_PER_START = 4
 
 # Two roots closer than this (relative to the box width, max-norm) are one.
@@ -89,6 +89,13 @@ DUPLICATE_TOL = 1e-7
 # Deflation power and shift (Farrell et al. use power 2, shift 1).
 DEFLATION_POWER = 2.0
 DEFLATION_SHIFT = 1.0
+
+# f counts as odd (f(-x) = -f(x), so that -r is a root with r) when this
+# holds to this relative tolerance at a few seeded random points of the box:
+# rounding in f gives about 1e-16, a model that is not odd gives order one.
+ODD_RTOL = 1e-10
+ODD_TEST_POINTS = 3
+ODD_TEST_SEED = 20150417
 
 # An eigenvalue counts as zero (non-hyperbolic rest point) when its real
 # part is below this times the largest eigenvalue modulus (or 1).
@@ -245,7 +252,13 @@ class Census:
         Number of starting points used.
     n_newton : int
         Number of Newton solves run (a start that converged is tried again).
+    n_skipped : int
+        Starts skipped because f raised or was not finite there.
+    odd : bool
+        Whether f was found odd (``f(-x) = -f(x)``), so that the mirror
+        image of every root was tried as a start.
     status : Status
+        SUCCESS, or USER_ERROR / NON_FINITE when f failed at every start.
     message : str
     """
 
@@ -254,6 +267,8 @@ class Census:
     box: tuple
     n_starts: int
     n_newton: int
+    n_skipped: int = 0
+    odd: bool = False
     status: Status = Status.SUCCESS
     message: str = ""
 
@@ -287,13 +302,16 @@ def find_rest_points(
     extra_starts=(),
     tol=NEWTON_FTOL,
     max_iter=NEWTON_MAX_ITER,
+    use_odd_symmetry=True,
     verbose=0,
 ):
     """Find the rest points of `system` inside a box by multi-start Newton.
 
     Starts are a scrambled Sobol sequence in the box (reproducible from
-    `seed`), after any `extra_starts`.  Each root found is deflated, so that
-    later starts (and the same start, tried again) converge elsewhere.
+    `seed`), after any `extra_starts`.  Newton's method runs from each start
+    as it is; a start that converged is tried again with every root found
+    so far deflated, so that it converges elsewhere.  When f is odd the
+    mirror image of every root is tried too.
 
     Parameters
     ----------
@@ -317,12 +335,19 @@ def find_rest_points(
         Max-norm of f accepted at a root.
     max_iter : int
         Newton iterations per solve.
+    use_odd_symmetry : bool
+        Test whether ``f(-x) = -f(x)`` (at a few random points) and, if so,
+        start Newton at the origin and at the mirror image of every root
+        known or found.
     verbose : int
         0 silent, 1 a summary line (logged at INFO; each root at DEBUG).
 
     Returns
     -------
     Census
+        Starts where f raises or is not finite are skipped and counted in
+        the message; when f fails at every start the status is USER_ERROR
+        (or NON_FINITE) and the message shows the first failure.
     """
     p = _parameter_vector(system, p, params)
     lower, upper = resolve_box(system, box)
@@ -334,10 +359,13 @@ def find_rest_points(
     search = _DeflatedSearch(system, p, lower, upper, known, tol, max_iter)
     for start in starts:
         search.run_from(start)
+    odd = bool(use_odd_symmetry) and _is_odd(system, p, lower, upper)
+    if odd:
+        search.try_mirror_images()
 
     points = sorted(search.found, key=lambda r: _sort_key(r, lower, upper))
     points = tuple(r.with_id(i) for i, r in enumerate(points))
-    message = f"{len(points)} new rest points from {len(starts)} starts"
+    status, message = search.summary(len(points), len(starts), odd)
     _log(verbose, 1, "census: %s", message)
     return Census(
         rest_points=points,
@@ -345,8 +373,41 @@ def find_rest_points(
         box=(_frozen(lower), _frozen(upper)),
         n_starts=len(starts),
         n_newton=search.n_newton,
+        n_skipped=search.n_skipped,
+        odd=odd,
+        status=status,
         message=message,
     )
+
+
+def _is_odd(system, p, lower, upper):
+    """Whether ``f(-x, p) = -f(x, p)`` at a few random points of the box.
+
+    The points lie where the box meets its mirror image; when they do not
+    meet, mirror images of roots lie outside and the question is moot.
+    """
+    low, high = np.maximum(lower, -upper), np.minimum(upper, -lower)
+    if np.any(low >= high):
+        return False
+
+    rng = np.random.default_rng(ODD_TEST_SEED)
+    for x in low + rng.random((ODD_TEST_POINTS, low.size)) * (high - low):
+        plus, minus = _value_or_none(system, x, p), _value_or_none(system, -x, p)
+        if plus is None or minus is None:
+            return False
+        scale = max(float(np.max(np.abs(plus))), float(np.max(np.abs(minus))))
+        if np.max(np.abs(plus + minus)) > ODD_RTOL * max(scale, 1e-300):
+            return False
+    return True
+
+
+def _value_or_none(system, x, p):
+    """f(x, p) as a float array, or None where f raises or is not finite."""
+    try:
+        value = np.asarray(system.f(x, p), dtype=float)
+    except UserFunctionError:
+        return None
+    return value if np.all(np.isfinite(value)) else None
 
 
 def resolve_box(system, box=None):
@@ -424,7 +485,13 @@ def _sort_key(rest_point, lower, upper):
 
 
 class _DeflatedSearch:
-    """Newton with deflation of every root found so far (mutable working state)."""
+    """Multi-start Newton with deflation of the roots found (mutable working state).
+
+    Each start first runs plain Newton: deflating every root found so far
+    bends the steps everywhere, and would steer starts away from basins of
+    roots not yet found.  Only a start that converged is tried again with
+    deflation, to find the roots its basin hides.
+    """
 
     def __init__(self, system, p, lower, upper, known, tol, max_iter):
         self.system = system
@@ -436,25 +503,90 @@ class _DeflatedSearch:
         self.tol = tol
         self.max_iter = max_iter
         self.n_newton = 0
+        self.n_skipped = 0
+        self.failures = Counter()
+        self.first_failure = ""
 
     def run_from(self, start):
-        """Try `start` until it stops giving new roots (at most `ROOTS_PER_START`)."""
-        for _ in range(ROOTS_PER_START):
-            self.n_newton += 1
-            x, converged = newton(
-                self.system,
-                start,
-                self.p,
-                deflate=self.roots,
-                scale=self.width,
-                tol=self.tol,
-                max_iter=self.max_iter,
-                box=self.box,
-            )
+        """Newton from `start`, then deflated Newton while new roots come."""
+        if not self._defined_at(start):
+            return
 
-            if not converged or not in_box(x, self.box) or self._is_known(x):
+        for attempt in range(ROOTS_PER_START):
+            x, converged = self._solve(start, deflate=attempt > 0)
+            if not converged or not in_box(x, self.box):
                 return
+            if self._is_known(x):
+                if attempt > 0:
+                    return
+                continue
             self._accept(x)
+
+    def try_mirror_images(self):
+        """Plain Newton from -r for every root r, and from 0 (f is odd).
+
+        For odd f, -r is a root with r, and the origin is one.
+        """
+        origin = np.zeros_like(self.box[0])
+        for image in [origin] + [-root for root in self.roots]:
+            if not in_box(image, self.box) or self._is_known(image):
+                continue
+            x, converged = self._solve(image, deflate=False)
+            if converged and in_box(x, self.box) and not self._is_known(x):
+                self._accept(x)
+
+    def summary(self, n_found, n_starts, odd):
+        """The census's status and message."""
+        message = f"{_count(n_found, 'new rest point')} from {n_starts} starts"
+        if odd:
+            message += " (f is odd: mirror images of the roots tried)"
+        if not self.n_skipped:
+            return Status.SUCCESS, message
+
+        message += (
+            f"; {self.n_skipped} of {n_starts} starts skipped because f raised "
+            "or was not finite there"
+        )
+        if self.n_skipped < n_starts:
+            return Status.SUCCESS, message
+        status = max(self.failures, key=self.failures.get)
+        return status, (
+            f"{message}: {status.text} (first: {self.first_failure}); give a box "
+            "where the system is defined, or make f defined in the whole box"
+        )
+
+    def _solve(self, start, deflate):
+        self.n_newton += 1
+        return newton(
+            self.system,
+            start,
+            self.p,
+            deflate=self.roots if deflate else (),
+            scale=self.width,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            box=self.box,
+        )
+
+    def _defined_at(self, start):
+        """Whether f is finite at `start`; a start where it is not is counted."""
+        try:
+            value = np.asarray(self.system.f(start, self.p), dtype=float)
+        except UserFunctionError as exc:
+            return self._skip(Status.USER_ERROR, str(exc))
+
+        if not np.all(np.isfinite(value)):
+            return self._skip(
+                Status.NON_FINITE, f"f is not finite at {_format_state(start)}"
+            )
+        return True
+
+    def _skip(self, status, text):
+        self.n_skipped += 1
+        self.failures[status] += 1
+        self.first_failure = self.first_failure or text
+        logger.debug("census: start skipped: %s", text)
+        return False
 
     def _is_known(self, x):
         return any(
@@ -462,9 +594,14 @@ class _DeflatedSearch:
         )
 
     def _accept(self, x):
-        residual = float(np.max(np.abs(self.system.f(x, self.p))))
-        rest_point = classify_rest_point(self.system, x, self.p, residual)
         self.roots.append(x)
+        try:
+            residual = float(np.max(np.abs(self.system.f(x, self.p))))
+            rest_point = classify_rest_point(self.system, x, self.p, residual)
+        except UserFunctionError as exc:
+            # Deflated all the same, so that later starts do not return here.
+            logger.warning("census: root at %s dropped: %s", _format_state(x), exc)
+            return
         self.found.append(rest_point)
         logger.debug("census: %s at %s", rest_point.label, _format_state(x))
 
@@ -518,7 +655,10 @@ def newton(
         if np.max(np.abs(value)) <= tol:
             return _polish(system, x, p, value), True
 
-        step = _newton_step(system, x, p, value)
+        try:
+            step = _newton_step(system, x, p, value)
+        except UserFunctionError:
+            return x, False
         step = step * _deflation_factor(x, step, roots, scale)
         x, merit, value, decreased = _backtrack(system, x, p, step, merit, roots, scale)
 
@@ -536,9 +676,12 @@ def newton(
 
 def _polish(system, x, p, value):
     """One more plain Newton step from a converged `x`, kept if it lowers |f|."""
-    trial = x + _newton_step(system, x, p, value)
-    trial_value = np.asarray(system.f(trial, p), dtype=float)
-    better = np.all(np.isfinite(trial_value)) and (
+    try:
+        trial = x + _newton_step(system, x, p, value)
+    except UserFunctionError:
+        return x
+    trial_value = _value_or_none(system, trial, p)
+    better = trial_value is not None and (
         np.max(np.abs(trial_value)) < np.max(np.abs(value))
     )
     return trial if better else x
@@ -583,8 +726,15 @@ def _deflation_factor(x, step, roots, scale):
 
 
 def _merit(system, x, p, roots, scale):
-    """Norm of the deflated residual m(x) f(x), and f(x)."""
-    value = np.asarray(system.f(x, p), dtype=float)
+    """Norm of the deflated residual m(x) f(x), and f(x).
+
+    Where f raises the merit is infinite (and f NaN): backtracking then
+    shortens the step, as it does where f overflows.
+    """
+    try:
+        value = np.asarray(system.f(x, p), dtype=float)
+    except UserFunctionError:
+        return np.inf, np.full(np.shape(x), np.nan)
     factor = 1.0
     for root in roots:
         dist2 = float(np.sum(((x - root) / scale) ** 2))
@@ -612,7 +762,7 @@ def _backtrack(system, x, p, step, merit, roots, scale):
     trial = x + step
     trial_merit, value = _merit(system, trial, p, roots, scale)
     if not np.isfinite(trial_merit):
-        value = np.asarray(system.f(x, p), dtype=float)
+        _, value = _merit(system, x, p, roots, scale)
         return x, merit, value, False
     return trial, trial_merit, value, False
 

@@ -11,6 +11,7 @@ outside of a bounding box, or nothing decided within a time limit.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import warnings
 
@@ -72,6 +73,20 @@ _MASK_FACTOR = 4.0
 _LINEAR_DOMINANCE = 0.25
 _ARRIVE_SHRINK = 4.0
 _ARRIVE_TRIES = 8
+
+# Newton's method halves a step at most _NEWTON_HALVINGS times, and accepts
+# one that raises the residual by less than _RESIDUAL_GROWTH (the first
+# steps from a rough guess may).
+_NEWTON_HALVINGS = 10
+_RESIDUAL_GROWTH = 2.0
+
+# Without a box, an orbit escapes when it leaves a box around the known rest
+# points this many times their spread (at least 1) in each direction.
+_ESCAPE_SPREAD = 10.0
+
+# A rest point found by Newton's method is the listed one within this
+# distance (relative to 1 + its norm).
+_MATCH_TOL = 1e-6
 
 # A branch is followed through at most this many passes near rest points
 # that it does not stop at.
@@ -177,6 +192,7 @@ class RestPointData:
         """
         d = self.n_stable
         coordinates = np.vstack([self.coordinates[d:], self.coordinates[:d]])
+
         return dataclasses.replace(
             self,
             eigenvalues=-self.eigenvalues[::-1],
@@ -232,6 +248,15 @@ def rest_point_data(
     """
     x = np.asarray(x, dtype=float)
     jac = _dense(system.fx(x, p))
+    data = _eigen_data(x, np.array(p, dtype=float), jac, reference)
+
+    if order >= 2 and data.hyperbolic and system.m > 0:
+        data = _with_graphs(system, data, graphs)
+    return data
+
+
+def _eigen_data(x, p, jac, reference):
+    """`RestPointData` without graphs, from the Jacobian `jac` at `x`."""
     eigenvalues = np.linalg.eigvals(jac)
     eigenvalues = eigenvalues[np.argsort(eigenvalues.real, kind="stable")]
     scale = max(1.0, float(np.max(np.abs(eigenvalues), initial=0.0)))
@@ -243,37 +268,35 @@ def rest_point_data(
         stable = _align(stable, reference.stable_basis)
         unstable = _align(unstable, reference.unstable_basis)
 
-    basis = np.hstack([stable, unstable])
     # With a critical eigenvalue the two bases do not span the whole space.
+    basis = np.hstack([stable, unstable])
     square = basis.shape[1] == basis.shape[0]
     coordinates = np.linalg.inv(basis) if square else np.linalg.pinv(basis)
+
     d = stable.shape[1]
-    data = RestPointData(
-        x=x,
-        p=np.array(p, dtype=float),
-        eigenvalues=eigenvalues,
-        stable_basis=stable,
-        unstable_basis=unstable,
-        coordinates=coordinates,
+    return RestPointData(
+        x=x, p=p, eigenvalues=eigenvalues, stable_basis=stable,
+        unstable_basis=unstable, coordinates=coordinates,
         stable_block=coordinates[:d] @ jac @ stable,
-        unstable_block=coordinates[d:] @ jac @ unstable,
-        hyperbolic=hyperbolic,
-    )
-    if order >= 2 and hyperbolic and system.m > 0:
-        data = _with_graphs(system, data, graphs)
-    return data
+        unstable_block=coordinates[d:] @ jac @ unstable, hyperbolic=hyperbolic,
+    )  # fmt: skip
 
 
 def _with_graphs(system, data, graphs):
     """Add the quadratic graphs of the local manifolds named in `graphs`."""
     d, k = data.n_stable, data.n_unstable
+    if not (d and k):
+        return data
+
     stable_graph = unstable_graph = None
-    if "stable" in graphs and d and k and k * d**2 <= _MAX_GRAPH_UNKNOWNS:
+    if "stable" in graphs and k * d**2 <= _MAX_GRAPH_UNKNOWNS:
         q = _projected_hessian(system, data, data.stable_basis, data.coordinates[d:])
         stable_graph = _quadratic_graph(data.stable_block, data.unstable_block, q)
-    if "unstable" in graphs and d and k and d * k**2 <= _MAX_GRAPH_UNKNOWNS:
+
+    if "unstable" in graphs and d * k**2 <= _MAX_GRAPH_UNKNOWNS:
         q = _projected_hessian(system, data, data.unstable_basis, data.coordinates[:d])
         unstable_graph = _quadratic_graph(data.unstable_block, data.stable_block, q)
+
     return dataclasses.replace(
         data, stable_graph=stable_graph, unstable_graph=unstable_graph
     )
@@ -282,13 +305,12 @@ def _with_graphs(system, data, graphs):
 def _projected_hessian(system, data, basis, rows):
     """``Q[i, a, b] = rows[i] . f_xx(basis[:, a], basis[:, b])``."""
     size = basis.shape[1]
+    padded = np.vstack([basis, np.zeros((1, size))])
     hessian = np.zeros((rows.shape[0], size, size))
-    for a in range(size):
-        u = np.append(basis[:, a], 0.0)
-        for b in range(a, size):
-            v = np.append(basis[:, b], 0.0)
-            value = rows @ np.asarray(system.fxx(data.x, data.p, 0, u, v))
-            hessian[:, a, b] = hessian[:, b, a] = value
+
+    for a, b in itertools.combinations_with_replacement(range(size), 2):
+        second = system.fxx(data.x, data.p, 0, padded[:, a], padded[:, b])
+        hessian[:, a, b] = hessian[:, b, a] = rows @ np.asarray(second)
     return hessian
 
 
@@ -298,8 +320,7 @@ def _quadratic_graph(base, normal, hessian):
     `base` is B, shape (b, b); `normal` is C, shape (c, c); `hessian` is Q,
     shape (c, b, b).  Returns H with the shape of Q.
     """
-    b = base.shape[0]
-    c = normal.shape[0]
+    b, c = base.shape[0], normal.shape[0]
     eye = np.eye(b)
     sylvester = np.kron(base.T, eye) + np.kron(eye, base.T)
     matrix = np.kron(np.eye(c), sylvester) - np.kron(normal, np.eye(b * b))
@@ -360,28 +381,32 @@ def newton_rest_point(system, x, p, *, tol=_NEWTON_TOL, max_iter=_NEWTON_MAX_ITE
     x = np.array(x, dtype=float)
     value = np.asarray(system.rhs(x, p), dtype=float)
     residual = float(np.max(np.abs(value), initial=0.0))
+
     for _ in range(max_iter):
         size = tol * (1.0 + np.max(np.abs(x), initial=0.0))
         if residual <= size:
             return x, True, residual
+
         step = _solve(system.fx(x, p), -value)
         if not np.all(np.isfinite(step)):
             break
-
         x, value, residual = _damped_update(system, x, p, step, residual)
         if np.max(np.abs(step)) <= size:
             return x, True, residual
+
     converged = residual <= tol * (1.0 + np.max(np.abs(x), initial=0.0))
     return x, bool(converged), residual
 
 
 def _damped_update(system, x, p, step, residual):
     """Take the longest of step, step/2, ... that lowers the residual."""
-    for _ in range(10):
+    for _ in range(_NEWTON_HALVINGS):
         trial = x + step
         value = np.asarray(system.rhs(trial, p), dtype=float)
         new_residual = float(np.max(np.abs(value), initial=0.0))
-        if np.isfinite(new_residual) and new_residual < max(residual, 1e-300) * 2:
+
+        bound = _RESIDUAL_GROWTH * max(residual, np.finfo(float).tiny)
+        if np.isfinite(new_residual) and new_residual < bound:
             return trial, value, new_residual
         step = step / 2
     return trial, value, new_residual
@@ -391,12 +416,17 @@ def _solve(matrix, rhs):
     """Solve a dense or sparse linear system; NaN on a singular matrix."""
     try:
         if sp.issparse(matrix):
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", sp.linalg.MatrixRankWarning)
-                return sp.linalg.spsolve(sp.csc_matrix(matrix), rhs)
+            return _sparse_solve(matrix, rhs)
         return np.linalg.solve(np.asarray(matrix, dtype=float), rhs)
     except (np.linalg.LinAlgError, sp.linalg.MatrixRankWarning):
         return np.full(rhs.shape, np.nan)
+
+
+def _sparse_solve(matrix, rhs):
+    """`spsolve`, with its singular-matrix warning raised as an exception."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sp.linalg.MatrixRankWarning)
+        return sp.linalg.spsolve(sp.csc_matrix(matrix), rhs)
 
 
 # ----------------------------------------------------------------------
@@ -414,11 +444,11 @@ def choose_method(method, *data):
     """
     if method != "auto":
         return method
+
     real = np.abs(np.concatenate([d.eigenvalues.real for d in data]))
     real = real[real > 0]
-    if real.size and real.max() > _STIFF_RATIO * real.min():
-        return "LSODA"
-    return "DOP853"
+    stiff = real.size and real.max() > _STIFF_RATIO * real.min()
+    return "LSODA" if stiff else "DOP853"
 
 
 def integrate(system, x0, p, t_end, *, method, rtol, atol, events=(), sign=1.0):
@@ -431,23 +461,15 @@ def integrate(system, x0, p, t_end, *, method, rtol, atol, events=(), sign=1.0):
     def fun(_, x):
         return sign * np.asarray(system.rhs(x, p), dtype=float)
 
-    options = {}
-    if method in ("Radau", "BDF", "LSODA"):
+    def jac(_, x):
+        return sign * system.fx(x, p)
 
-        def jac(_, x):
-            return sign * system.fx(x, p)
-
-        options["jac"] = jac
+    implicit = method in ("Radau", "BDF", "LSODA")
+    options = {"jac": jac} if implicit else {}
     return solve_ivp(
-        fun,
-        (0.0, t_end),
-        x0,
-        method=method,
-        rtol=rtol,
-        atol=atol,
-        events=list(events),
-        **options,
-    )
+        fun, (0.0, t_end), x0, method=method, rtol=rtol, atol=atol,
+        events=list(events), **options,
+    )  # fmt: skip
 
 
 def make_event(function, *, direction, terminal=True):
@@ -470,18 +492,20 @@ def escape_box(system, box, points):
     """Centre and half-widths of the box whose exit counts as escape.
 
     `box` (lower, upper) wins; otherwise the system's box, doubled in size;
-    otherwise a box around `points` ten times their spread.
+    otherwise a box around `points`, `_ESCAPE_SPREAD` times their spread.
     """
     if box is not None:
         lower, upper = (np.asarray(b, dtype=float) for b in box)
         return (lower + upper) / 2, (upper - lower) / 2
+
     if system.box is not None:
         lower, upper = system.box
         return (lower + upper) / 2, upper - lower
+
     points = np.atleast_2d(points)
     center = (points.max(axis=0) + points.min(axis=0)) / 2
     spread = float(np.max(points.max(axis=0) - points.min(axis=0), initial=0.0))
-    return center, np.full(points.shape[1], 10.0 * max(spread, 1.0))
+    return center, np.full(points.shape[1], _ESCAPE_SPREAD * max(spread, 1.0))
 
 
 # ----------------------------------------------------------------------
@@ -543,7 +567,6 @@ class _FollowOptions:
     atol: float
     center: np.ndarray
     half_width: np.ndarray
-    arrive_radius: float
 
 
 def unstable_manifold_ends(
@@ -593,7 +616,7 @@ def unstable_manifold_ends(
         Radius (relative to ``1 + |sink|``) within which an orbit counts as
         arrived at a sink, shrunk where the linearisation does not dominate.
     method : str
-        A `solve_ivp` method, or ``"auto"`` (Radau with the Jacobian for
+        A `solve_ivp` method, or ``"auto"`` (LSODA with the Jacobian for
         stiff systems, DOP853 otherwise).
     rtol, atol : float
         Integration tolerances.
@@ -609,9 +632,23 @@ def unstable_manifold_ends(
     Raises
     ------
     InputError
-        When `x` does not converge to a rest point or is not hyperbolic.
+        When `x` is not near a rest point or is not hyperbolic, or for a
+        bad option.
+
+    Notes
+    -----
+    Each orbit starts on the local unstable manifold (to second order) and
+    is integrated by `solve_ivp` (LSODA with the Jacobian when the
+    linearisation is stiff).  It stops on arrival within the arrival radius
+    of a listed sink, on leaving the box, or where its speed falls to
+    `_SLOW_FRACTION` of its initial speed: Newton's method then finds the
+    rest point there, which ends the orbit if it is a sink and is passed
+    otherwise.  Known shortcoming: arrival is decided only at sinks, so an
+    orbit tending to a periodic orbit, or to a saddle along its stable
+    manifold (at a connection), ends "undecided" at `t_max`.
     """
     p = _parameter_vector(system, p)
+    _check_follow_options(eps, t_max, n_directions, arrive_radius)
     source = _polished_source(system, x, p, order)
     if source.n_unstable == 0:
         return []
@@ -619,23 +656,32 @@ def unstable_manifold_ends(
     landmarks = _landmarks(system, p, rest_points, arrive_radius)
     points = np.vstack([source.x[None, :], landmarks.points])
     center, half_width = escape_box(system, box, points)
+
     options = _FollowOptions(
-        eps=float(eps),
-        t_max=float(t_max),
-        method=choose_method(method, source),
-        rtol=float(rtol),
-        atol=float(atol),
-        center=center,
-        half_width=half_width,
-        arrive_radius=float(arrive_radius),
-    )
+        eps=float(eps), t_max=float(t_max), method=choose_method(method, source),
+        rtol=float(rtol), atol=float(atol), center=center, half_width=half_width,
+    )  # fmt: skip
     directions = sphere_directions(source.n_unstable, n_directions)
     return [_follow(system, p, source, z, landmarks, options) for z in directions]
 
 
+def _check_follow_options(eps, t_max, n_directions, arrive_radius):
+    """Raise `InputError` for an option of `unstable_manifold_ends` out of range."""
+    for name, value in (("eps", eps), ("arrive_radius", arrive_radius)):
+        if not 0 < value < 1:
+            raise InputError(f"{name} must lie in (0, 1), got {value!r}")
+
+    if not t_max > 0:
+        raise InputError(f"t_max must be positive, got {t_max!r}")
+    if int(n_directions) < 2:
+        raise InputError(f"n_directions must be at least 2, got {n_directions!r}")
+
+
 def _parameter_vector(system, p):
+    """`p` as the full parameter vector (a dict overrides the defaults)."""
     if isinstance(p, dict):
         return system.parameter_vector(p)
+
     p = np.asarray(p, dtype=float).reshape(-1)
     if p.shape != (system.m,):
         raise InputError(
@@ -656,6 +702,7 @@ def polish_rest_point(system, x, p, name="x"):
     """
     x = system.check_state(x, name)
     polished, converged, residual = newton_rest_point(system, x, p)
+
     moved = np.linalg.norm(polished - x)
     if not converged or moved > _POLISH_DISTANCE * (1.0 + np.linalg.norm(x)):
         raise InputError(
@@ -667,8 +714,10 @@ def polish_rest_point(system, x, p, name="x"):
 
 
 def _polished_source(system, x, p, order):
+    """Data of the polished rest point `x`; `InputError` unless hyperbolic."""
     polished = polish_rest_point(system, x, p)
     source = rest_point_data(system, polished, p, order=order)
+
     if not source.hyperbolic:
         raise InputError(
             f"the rest point {np.array2string(polished, threshold=8)} is not "
@@ -694,11 +743,13 @@ def sphere_directions(dim, count):
         return np.zeros((0, 0))
     if dim == 1:
         return np.array([[1.0], [-1.0]])
+
     if dim == 2:
         angles = 2 * np.pi * np.arange(count) / count
         circle = np.column_stack([np.cos(angles), np.sin(angles)])
         # cos(pi/2) is 6e-17, not 0: keep the axes exact (invariant lines).
         return np.where(np.abs(circle) < 1e-15, 0.0, circle)
+
     axes = np.vstack([np.eye(dim), -np.eye(dim)])
     extra = np.random.default_rng(0).standard_normal((max(count - 2 * dim, 0), dim))
     extra /= np.linalg.norm(extra, axis=1, keepdims=True)
@@ -710,29 +761,31 @@ def _landmarks(system, p, rest_points, arrive_radius):
     if rest_points is None:
         empty = np.zeros((0, system.n))
         return _Landmarks(empty, np.zeros(0, bool), np.zeros(0))
+
     points = np.atleast_2d(np.asarray(rest_points, dtype=float))
     if points.shape[1] != system.n:
         raise InputError(
             f"rest_points must have shape (r, {system.n}), got {points.shape}"
         )
 
+    polished, sinks = _polish_all(system, p, points)
+    radius = [
+        _arrival_radius(system, p, polished, i, arrive_radius)
+        for i in range(len(polished))
+    ]
+    return _Landmarks(polished, sinks, np.array(radius))
+
+
+def _polish_all(system, p, points):
+    """Newton's method from each point; returns the points and which are sinks."""
     polished, sinks = [], []
     for point in points:
         x, converged, residual = newton_rest_point(system, point, p)
         if not converged:
-            logger.warning(
-                "rest point %s did not converge (residual %.3g)", point, residual
-            )
+            logger.warning("rest point %s: residual %.3g after Newton", point, residual)
         polished.append(x)
         sinks.append(converged and rest_point_data(system, x, p, order=1).is_sink)
-    polished = np.array(polished)
-    radius = np.array(
-        [
-            _arrival_radius(system, p, polished, i, arrive_radius)
-            for i in range(len(polished))
-        ]
-    )
-    return _Landmarks(polished, np.array(sinks, dtype=bool), radius)
+    return np.array(polished), np.array(sinks, dtype=bool)
 
 
 def _arrival_radius(system, p, points, index, arrive_radius):
@@ -764,12 +817,11 @@ def _linear_dominates(system, p, x, jac, radius):
 def _follow(system, p, source, z_unit, landmarks, options):
     """Integrate one branch until it arrives, escapes or runs out of time."""
     x0 = source.unstable_point(options.eps * z_unit)
-    direction = (x0 - source.x) / np.linalg.norm(x0 - source.x)
     slow = _SLOW_FRACTION * np.linalg.norm(system.rhs(x0, p))
     masks = [(source.x, _mask_radius(source, slow))]
     times, states = [np.zeros(1)], [x0[:, None]]
 
-    start, t0, outcome = x0, 0.0, None
+    start, t0 = x0, 0.0
     for _ in range(_MAX_PASSES):
         events = _branch_events(system, p, landmarks, options, slow, masks)
         sol = integrate(
@@ -778,25 +830,34 @@ def _follow(system, p, source, z_unit, landmarks, options):
         )  # fmt: skip
         times.append(t0 + sol.t[1:])
         states.append(sol.y[:, 1:])
+
         outcome = _classify(system, p, sol, landmarks, masks, slow)
-        if outcome[0] != "pass":
+        if outcome.end != "pass":
             break
         start, t0 = sol.y[:, -1], t0 + sol.t[-1]
+    else:
+        outcome = _Outcome("undecided", message=f"passed {_MAX_PASSES} rest points")
 
-    end, index, target, status, message = outcome
-    if end == "pass":
-        end, message = "undecided", f"passed {_MAX_PASSES} rest points without stopping"
     return ManifoldBranch(
-        direction=direction,
-        end=end,
-        target_index=index,
-        target_x=target,
-        orbit=np.hstack(states).T,
-        t=np.concatenate(times),
-        source=source.x,
-        status=status,
-        message=message,
-    )
+        direction=(x0 - source.x) / np.linalg.norm(x0 - source.x),
+        end=outcome.end, target_index=outcome.index, target_x=outcome.target,
+        orbit=np.hstack(states).T, t=np.concatenate(times), source=source.x,
+        status=outcome.status, message=outcome.message,
+    )  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class _Outcome:
+    """How one branch (or one segment of it) ended."""
+
+    end: str
+    index: int | None = None
+    target: np.ndarray | None = None
+    status: Status = Status.SUCCESS
+    message: str = ""
+
+
+_ARRIVED = "arrived at a sink"
 
 
 def _mask_radius(data, slow):
@@ -834,63 +895,53 @@ def _branch_events(system, p, landmarks, options, slow, masks):
 def _classify(system, p, sol, landmarks, masks, slow):
     """Read off how one integration segment ended.
 
-    Returns ``(end, target_index, target_x, status, message)`` where `end`
-    is ``"pass"`` when the orbit slowed near a rest point that is not a sink
-    and should be followed further.
+    Returns an `_Outcome` whose `end` is ``"pass"`` when the orbit slowed
+    near a rest point that is not a sink and is to be followed further.
     """
     if sol.status == -1:
-        return (
-            "undecided",
-            None,
-            None,
-            Status.FAILED,
-            f"integration failed: {sol.message}",
-        )
+        return _Outcome("undecided", status=Status.FAILED, message=sol.message)
+
     if sol.t_events[0].size:
-        x = sol.y_events[0][0]
         sinks = np.flatnonzero(landmarks.is_sink)
-        index = int(
-            sinks[np.argmin(np.linalg.norm(landmarks.points[sinks] - x, axis=1))]
-        )
-        return (
-            "rest point",
-            index,
-            landmarks.points[index],
-            Status.SUCCESS,
-            "arrived at a sink",
-        )
+        distance = np.linalg.norm(landmarks.points[sinks] - sol.y_events[0][0], axis=1)
+        index = int(sinks[np.argmin(distance)])
+        return _Outcome("rest point", index, landmarks.points[index], message=_ARRIVED)
+
     if sol.t_events[1].size:
-        return "escaped", None, None, Status.SUCCESS, "left the bounding box"
+        return _Outcome("escaped", message="left the bounding box")
     if sol.t_events[2].size:
         return _slowed_at(system, p, sol.y_events[2][0], landmarks, masks, slow)
-    return (
-        "undecided", None, None, Status.SUCCESS,
-        "reached t_max without arriving anywhere; raise t_max (the orbit may "
-        "approach a periodic orbit or linger near a saddle)",
-    )  # fmt: skip
+    return _Outcome(
+        "undecided",
+        message="reached t_max without arriving anywhere; raise t_max (the orbit "
+        "may approach a periodic orbit or linger near a saddle)",
+    )
 
 
 def _slowed_at(system, p, x, landmarks, masks, slow):
     """Newton's method where the orbit slowed: a sink ends it, others are passed."""
     point, converged, residual = newton_rest_point(system, x, p)
     if not converged:
-        return (
-            "undecided", None, None, Status.NOT_CONVERGED,
-            f"the orbit slowed down but Newton's method found no rest point "
-            f"(residual {residual:.3g}); it may approach a non-hyperbolic point",
-        )  # fmt: skip
+        return _Outcome(
+            "undecided",
+            status=Status.NOT_CONVERGED,
+            message=f"the orbit slowed down but Newton's method found no rest "
+            f"point (residual {residual:.3g}); it may approach a non-hyperbolic one",
+        )
+
     data = rest_point_data(system, point, p, order=1)
     index = _match(landmarks.points, point)
     if data.is_sink:
-        return "rest point", index, point, Status.SUCCESS, "arrived at a sink"
+        return _Outcome("rest point", index, point, message=_ARRIVED)
     masks.append((point, _mask_radius(data, slow)))
-    return "pass", index, point, Status.SUCCESS, ""
+    return _Outcome("pass", index, point)
 
 
 def _match(points, x):
     """Index of the row of `points` equal to `x` up to a small tolerance, or None."""
     if not len(points):
         return None
+
     distance = np.linalg.norm(points - x, axis=1)
     best = int(np.argmin(distance))
-    return best if distance[best] <= 1e-6 * (1.0 + np.linalg.norm(x)) else None
+    return best if distance[best] <= _MATCH_TOL * (1.0 + np.linalg.norm(x)) else None

@@ -300,6 +300,7 @@ def correct(
         first = residual if iteration == 1 else first
         last = previous if quasi.uses >= 2 and not claimed else np.inf
         small = _small(norm, last, tol) and residual <= max(_RESIDUAL_DROP * first, tol)
+        small = small or _stagnant(norm, previous, tol, quasi)
         if small and (claimed or not polish):
             kept = quasi.lu if quasi.moved <= reuse else None
             return Correction(y, iteration, kept, residual)
@@ -406,6 +407,21 @@ def _small(norm, previous, tol):
     q = norm / previous
 
     return q < _ESTIMATE_CONTRACTION and norm * q / (1 - q) <= tol
+
+
+def _stagnant(norm, previous, tol, quasi):
+    """Whether Newton steps from a new factorisation stall at rounding level.
+
+    Next to a branch point, or where the terms of f are large, rounding
+    errors amplified by the conditioning bound the attainable accuracy above
+    `tol`; updates that stop shrinking below ``_NOISE_FACTOR * tol`` mark it.
+    """
+    return (
+        quasi.fresh
+        and quasi.uses >= 2
+        and norm <= _NOISE_FACTOR * tol
+        and norm > _CONTRACTION * previous
+    )
 
 
 def _trouble(y, start, weights, reach, uses, norm, previous, tol):

@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import re
 from collections import Counter
 
 import numpy as np
@@ -102,6 +103,16 @@ HET_BRACKET_FRACTION = 1e-3
 # cutting branches), and range ends are recognised to this fraction.
 TINY_FRACTION = 1e-12
 RANGE_END_FRACTION = 1e-9
+
+# Track ends where following stopped closer than this fraction of the
+# interval are reported together (the two sides of one point).
+STOP_GROUP_FRACTION = 1e-6
+
+# At a point where continuation stopped, eigenvalues of f_x below this
+# fraction of the largest (or of 1) count as zero: the corrector fails
+# within a few tiny steps of a singular point, where the eigenvalues that
+# cross zero are far smaller, while at a regular point they are of order one.
+NEAR_ZERO_EIGENVALUE_RTOL = 1e-3
 
 # Refinement stops once sample intervals are this fraction of the interval.
 MIN_SAMPLE_FRACTION = 1e-6
@@ -760,7 +771,7 @@ class _Run:
         self.branches, self.origins, self.switched = [], [], []
         self.samples, self.unexplained, self.notes = [], [], []
         self.events = self.tracks = None
-        self.globals, self.graphs = [], []
+        self.globals, self.graphs, self.failed_censuses = [], [], []
         self.status, self.bar = Status.SUCCESS, None
 
     def compute(self):
@@ -820,13 +831,16 @@ class _Run:
 
     def _sample(self, values):
         """Census at each value; continue every rest point not yet on a branch."""
-        options = {"n_starts": self.settings.n_starts, "seed": self.settings.seed}
         for value in sorted(float(v) for v in values):
+            seed = _census_seed(self.settings.seed, len(self.samples))
             self.samples.append(value)
             known = self.points_at(value)
             census = find_rest_points(
-                self.system, self.p_at(value), box=self.box, known=known, **options
-            )
+                self.system, self.p_at(value), box=self.box, known=known,
+                n_starts=self.settings.n_starts, seed=seed,
+            )  # fmt: skip
+            if not census.status.success:
+                self.failed_censuses.append((value, census))
 
             # A sample that falls on a bifurcation finds a non-hyperbolic
             # rest point; the neighbouring samples start its branches.
@@ -1155,12 +1169,15 @@ class _Run:
                 if previous is None or previous.ids != graph.ids:
                     continue
                 if previous.targets(node.id) != landing:
-                    self._record(self._locate(node.id, previous, graph))
+                    for het in self._locate(node.id, previous, graph):
+                        self._record(het)
 
     def _record(self, het):
-        """Keep a located HET unless the same connection is already known."""
-        if het is None:
-            return
+        """Keep a located HET unless the same connection is already known.
+
+        Two HETs are the same when they join the same two saddles at the same
+        value: by symmetry one saddle can connect to two others at once.
+        """
         tol = EVENT_P_TOL * (self.hi - self.lo) + het.precision
         for other in self.globals:
             same_pair = (other.source, other.target) == (het.source, het.target)
@@ -1169,40 +1186,64 @@ class _Run:
         self.globals.append(het)
 
     def _locate(self, saddle, before, after):
-        """Bisect on where the branch lands, then solve for the connection."""
-        old, new = before.targets(saddle), after.targets(saddle)
-        low, high = before, after
+        """The HETs where the landing of `saddle`'s branches changes.
+
+        Bisection on the landing narrows each change to a small bracket; each
+        branch that changes there names the saddle it passes closest, and
+        the connection solver locates the connection to each such saddle.
+        """
         width = HET_BRACKET_FRACTION * (after.value - before.value)
+        hets = []
+        for low, high in self._brackets(saddle, before, after, width):
+            changes = _changed_branches(saddle, low, high)
+            if not changes:
+                self.notes.append(
+                    f"saddle {saddle}'s branch lands elsewhere between "
+                    f"{before.value:.10g} and {after.value:.10g}, but passes near "
+                    "no other saddle"
+                )
+            for target, (old, new, orbit) in sorted(changes.items()):
+                het = self._connect(saddle, target, low, high, orbit)
+                het.old, het.new = old, new
+                het.bracket = (before.value, after.value)
+                hets.append(het)
+        return hets
+
+    def _brackets(self, saddle, low, high, width):
+        """Graph pairs narrower than `width` around each change of landing.
+
+        Two changes between `low` and `high` (the landing at the midpoint is
+        neither that of `low` nor that of `high`) are bracketed apart.
+        """
         while high.value - low.value > width:
             middle = self._graph(0.5 * (low.value + high.value), sources=(saddle,))
             landing = middle.targets(saddle)
-            if middle.ids != before.ids or landing not in (old, new):
+            if middle.ids != low.ids or "undecided" in landing:
                 break
-            low, high = (middle, high) if landing == old else (low, middle)
 
-        target = _connection_target(saddle, low, high, old, new)
-        if target is None:
-            self.notes.append(
-                f"saddle {saddle}'s branch lands elsewhere between {before.value:.10g} "
-                f"and {after.value:.10g}, but passes near no other saddle"
-            )
-            return None
-        het = self._connect(saddle, target, low, high)
-        het.old, het.new, het.bracket = old, new, (before.value, after.value)
-        return het
+            if landing == low.targets(saddle):
+                low = middle
+            elif landing == high.targets(saddle):
+                high = middle
+            else:
+                return self._brackets(saddle, low, middle, width) + self._brackets(
+                    saddle, middle, high, width
+                )
+        return [(low, high)]
 
-    def _connect(self, saddle, target, low, high):
+    def _connect(self, saddle, target, low, high, orbit):
         """The connection from `saddle` to `target` with the connection solver.
 
         Falls back on the bisection bracket (not converged) when the solver
-        fails, with the reason in the notes.
+        fails, with the reason in the notes; `orbit` (the branch that changes
+        landing) then gives the event's point.
         """
         from ._connections import find_connection
 
         bracket = (low.value, high.value)
         het = _Global(
-            value=0.5 * sum(bracket), x=_changed_midpoint(saddle, low, high),
-            source=saddle, target=target, precision=0.5 * (bracket[1] - bracket[0]),
+            value=0.5 * sum(bracket), x=_orbit_midpoint(orbit), source=saddle,
+            target=target, precision=0.5 * (bracket[1] - bracket[0]),
         )  # fmt: skip
         params = {**self.params, self.param: low.value}
         source_x, target_x = low.node(saddle).x, low.node(target).x
@@ -1266,27 +1307,133 @@ class _Run:
         )
         if self.status is Status.INTERRUPTED:
             return self.status, f"{Status.INTERRUPTED.text}: {message}"
-
-        ends = [(float(t.p[0]), t.ends[0]) for t in self.tracks]
-        ends += [(float(t.p[-1]), t.ends[1]) for t in self.tracks]
-        stops = sorted({value for value, reason in ends if reason == "stop"})
-        if stops:
-            where = ", ".join(f"{v:.6g}" for v in stops[:5])
-            return Status.INCOMPLETE, (
-                f"{message}; rest points stop being followed at {self.param} = "
-                f"{where}: raise max_steps, lower ds_max or raise max_refine"
+        if self.failed_censuses and not self.tracks:
+            value, census = self.failed_censuses[0]
+            return census.status, (
+                f"{message}; no rest point found: at {self.param} = {value:.6g} "
+                f"{census.message}"
             )
-        return Status.SUCCESS, message + "".join(f"; {note}" for note in self.notes[:3])
+
+        groups = self._stop_groups()
+        if groups:
+            explained = "; ".join(self._explain_stops(group) for group in groups[:3])
+            more = f" (and at {len(groups) - 3} more values)" if len(groups) > 3 else ""
+            return Status.INCOMPLETE, (
+                f"{message}; rest points stop being followed inside the interval"
+                f"{more}: {explained}"
+            )
+
+        notes = self.notes + self._census_notes()
+        return Status.SUCCESS, message + "".join(f"; {note}" for note in notes[:3])
+
+    def _census_notes(self):
+        if not self.failed_censuses:
+            return []
+        value, census = self.failed_censuses[0]
+        return [
+            f"the census failed at {len(self.failed_censuses)} of "
+            f"{len(self.samples)} samples (at {self.param} = {value:.6g}: "
+            f"{census.message})"
+        ]
+
+    def _stop_groups(self):
+        """Track ends where following stopped, as ``(value, x, track)``, by value.
+
+        Ends closer than `STOP_GROUP_FRACTION` of the interval form a group:
+        the two sides of one point where continuation cannot pass.
+        """
+        ends = [
+            (float(t.p[end]), t.x[end], t)
+            for t in self.tracks
+            for side, end in ((0, 0), (1, -1))
+            if t.ends[side] == "stop"
+        ]
+        ends.sort(key=lambda item: (self.sweep * item[0], item[2].id))
+
+        groups = []
+        tol = STOP_GROUP_FRACTION * (self.hi - self.lo)
+        for item in ends:
+            if groups and abs(item[0] - groups[-1][-1][0]) <= tol:
+                groups[-1].append(item)
+            else:
+                groups.append([item])
+        return groups
+
+    def _explain_stops(self, group):
+        """Where, why and what to change, for one group of stopped track ends."""
+        parts = []
+        for value, x, track in group:
+            why = self._why_stopped(value, x)
+            parts.append(f"{track.label} {track.id} at {self.param} = {value:.10g}{why}")
+
+        value, x, _ = group[0]
+        advice = _stop_advice(self.system, x, self.p_at(value), self._stop_status(group))
+        return f"{' and '.join(parts)}: {advice}"
+
+    def _branch_end(self, value, x):
+        """The branch that ends at ``(value, x)`` and which end, or None."""
+        for branch in self.branches:
+            for end in (0, -1):
+                near = abs(float(branch.p[end]) - value) <= self.tiny
+                if near and self._listed(np.asarray(branch.x[end]), [x]):
+                    return branch, end
+        return None
+
+    def _why_stopped(self, value, x):
+        """`` (status: message)`` of the branch's run that ended at `x`, or ``""``."""
+        found = self._branch_end(value, x)
+        if found is None:
+            return ""
+        branch, end = found
+        status = branch.special_points[end].data.get("status", branch.status.code)
+        direction = "backward" if end == 0 else "forward"
+        match = re.search(
+            rf"{direction}: (.*?)(?=; (?:forward|backward): |$)", branch.message
+        )
+        text = match.group(1) if match else branch.message
+        return f" ({status}: {text})"
+
+    def _stop_status(self, group):
+        """The status that ended the first branch of `group` found, or None."""
+        for value, x, _ in group:
+            found = self._branch_end(value, x)
+            if found is not None:
+                branch, end = found
+                code = branch.special_points[end].data.get("status")
+                return next((s for s in Status if s.code == code), branch.status)
+        return None
 
     # Rows ----------------------------------------------------------------
 
     def _rows(self):
-        """Events as table rows, in sweep order."""
+        """Events as table rows, in sweep order.
+
+        Events at one parameter value (within their precision, e.g. a
+        symmetric pair of folds) are ordered by label, then by the ids
+        involved, not by the last digits of their located values.
+        """
         rows = [self._local_row(k, event) for k, event in enumerate(self.events)]
         rows += [self._global_row(het) for het in self.globals]
+        rows.sort(key=lambda row: self.sweep * row["value"])
+
         rank = {label: i for i, label in enumerate((*_LOCAL_LABELS, "HET"))}
-        rows.sort(key=lambda row: (self.sweep * row["value"], rank[row["label"]]))
-        return [Event(order=i, **row) for i, row in enumerate(rows)]
+        ordered = []
+        for group in self._simultaneous(rows):
+            ordered += sorted(
+                group, key=lambda r: (rank[r["label"]], r["source"], r["target"])
+            )
+        return [Event(order=i, **row) for i, row in enumerate(ordered)]
+
+    def _simultaneous(self, rows):
+        """Rows (sorted by value) in groups of events at one parameter value."""
+        groups = []
+        for row in rows:
+            tol = EVENT_P_TOL * (self.hi - self.lo) + 2 * _zero_if_nan(row["precision"])
+            if groups and abs(row["value"] - groups[-1][-1]["value"]) <= tol:
+                groups[-1].append(row)
+            else:
+                groups.append([row])
+        return groups
 
     def _local_row(self, k, event):
         before, after = self._linked(k, "before"), self._linked(k, "after")
@@ -1352,8 +1499,13 @@ class _Run:
         return {"p_before": before, "p_after": after}
 
     def _intervals(self, events):
-        """The flow between consecutive events, with the Morse-Smale verdict."""
-        cuts = sorted({self.lo, self.hi, *(event.value for event in events)})
+        """The flow between consecutive events, with the Morse-Smale verdict.
+
+        Events at one value (within their precision) end one interval.
+        """
+        rows = [{"value": e.value, "precision": e.precision} for e in events]
+        cuts = [group[0]["value"] for group in self._simultaneous(rows)]
+        cuts = sorted({self.lo, self.hi, *cuts})
         pairs = list(zip(cuts[:-1], cuts[1:], strict=True))[:: self.sweep]
         intervals = []
         for low, high in pairs:
@@ -1430,6 +1582,64 @@ def _same_event(a, b, run):
     return bool(abs(float(a.value) - float(b.value)) <= p_tol and np.max(gap) <= x_tol)
 
 
+def _stop_advice(system, x, p, status):
+    """What happened where a rest point stopped being followed, and what to change.
+
+    The eigenvalues of f_x there tell a degenerate point (several near
+    zero), an unlocated fold or branch point (one) and a regular point,
+    where the step control (`status`) is to blame.
+    """
+    from ._continuation import stability
+
+    try:
+        eigenvalues = np.asarray(stability(system, x, p)[1], dtype=complex)
+    except BifurcError:
+        eigenvalues = np.zeros(0, complex)
+    scale = max(1.0, float(np.max(np.abs(eigenvalues), initial=0.0)))
+    zero = int(np.sum(np.abs(eigenvalues) <= NEAR_ZERO_EIGENVALUE_RTOL * scale))
+
+    if zero >= 2:
+        return (
+            f"f_x has {zero} eigenvalues near zero there, a degenerate point (e.g. "
+            "a double zero eigenvalue forced by a symmetry) that continuation "
+            "cannot pass, so no event is reported there; the rest points on "
+            "either side are followed: break the symmetry (perturb a parameter "
+            "or the data) or end the range before this point (smaller steps "
+            "will not help)"
+        )
+    if zero == 1:
+        return (
+            "f_x has an eigenvalue near zero there, a fold or branch point that "
+            "was not located: lower ds_max and ds_min, or raise max_refine"
+        )
+    return _STOP_ADVICE.get(status, "raise max_steps, lower ds_max or raise max_refine")
+
+
+# What to change when a branch stopped at a regular point, by the status of
+# the run that ended there.
+_STOP_ADVICE = {
+    Status.MAX_STEPS: "raise max_steps (or ds_max) or raise max_refine",
+    Status.STEP_TOO_SMALL: "lower ds_min or ds_max, or raise max_refine",
+    Status.NON_FINITE: (
+        "f is not finite beyond this point: shrink the box or the range to "
+        "where the model is defined"
+    ),
+    Status.USER_ERROR: (
+        "f raises beyond this point: shrink the box or the range to where the "
+        "model is defined"
+    ),
+}
+
+
+def _census_seed(seed, number):
+    """The seed of the census at sample `number` of a run seeded `seed`.
+
+    Each sample gets its own starts, so that a rest point the starts of one
+    sample miss is likely found at the next one and continued from there.
+    """
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
+
+
 def _zero_if_nan(value):
     value = float(np.nan if value is None else value)
     return value if np.isfinite(value) else 0.0
@@ -1478,22 +1688,6 @@ def _graph_scope(hopf, sweep, value):
     )
 
 
-def _changed_orbits(saddle, graph, gone):
-    """Orbits of the branches of `saddle` in `graph` whose landing is in `gone`."""
-    return [
-        edge.orbit
-        for edge in graph.edges
-        if edge.source == saddle and edge.key[1] in gone and edge.orbit is not None
-    ]
-
-
-def _changed_midpoint(saddle, low, high):
-    """Midpoint of the orbit of `saddle` in `low` that lands elsewhere in `high`."""
-    gone = set(low.targets(saddle)) - set(high.targets(saddle))
-    orbits = _changed_orbits(saddle, low, gone)
-    return _orbit_midpoint(orbits[0] if orbits else [low.node(saddle).x])
-
-
 def _ends(before, after):
     """The source and target columns of a row from the tracks involved."""
     return {
@@ -1503,23 +1697,47 @@ def _ends(before, after):
     }  # fmt: skip
 
 
-def _connection_target(saddle, low, high, old, new):
-    """The saddle of equal index passed closest by the branch that changes."""
+def _changed_branches(saddle, low, high):
+    """The saddles that the branches of `saddle` changing landing pass closest.
+
+    Returns a dict from each such saddle (of the same Morse index) to the
+    landings of the branches passing it in `low` and in `high` (sorted
+    tuples) and the orbit of one of them (from `low` when there is one).
+    """
+    old, new = low.targets(saddle), high.targets(saddle)
+    gone, come = Counter(old) - Counter(new), Counter(new) - Counter(old)
     index = low.node(saddle).morse_index
     candidates = [
         node
         for node in low.nodes
         if node.id != saddle and node.morse_index == index and node.hyperbolic
     ]
-    orbits = _changed_orbits(saddle, low, set(Counter(old) - Counter(new)))
-    orbits += _changed_orbits(saddle, high, set(Counter(new) - Counter(old)))
-    if not candidates or not orbits:
-        return None
+    if not candidates:
+        return {}
 
-    def distance(node):
-        return min(float(np.min(np.linalg.norm(o - node.x, axis=1))) for o in orbits)
+    passes = {}
+    for side, graph, moved in ((0, low, gone), (1, high, come)):
+        for edge in graph.edges:
+            if edge.source != saddle or edge.key[1] not in moved or edge.orbit is None:
+                continue
+            target = min(candidates, key=lambda node: _distance(edge.orbit, node.x))
+            entry = passes.setdefault(target.id, ([], [], []))
+            entry[side].append(edge.key[1])
+            entry[2].append(edge.orbit)
 
-    return min(candidates, key=distance).id
+    return {
+        target: (_sorted_keys(old), _sorted_keys(new), orbits[0])
+        for target, (old, new, orbits) in passes.items()
+    }
+
+
+def _distance(orbit, x):
+    """Smallest distance from the points of `orbit` (shape (T, n)) to `x`."""
+    return float(np.min(np.linalg.norm(np.asarray(orbit) - x, axis=1)))
+
+
+def _sorted_keys(keys):
+    return tuple(sorted(keys, key=str))
 
 
 def _orbit_midpoint(orbit):

@@ -55,8 +55,9 @@ _SEPARATION = 0.1
 _DENSE_NULL_MAX = 1500
 
 # Distances of the first point of a new branch from the branch point, as
-# fractions of ds, tried in turn.
-_FIRST_STEPS = (1.0, 0.25, 4.0)
+# fractions of ds, tried in turn (not 1: the first step back, of length ds,
+# would land on the branch point itself).
+_FIRST_STEPS = (0.6, 0.15, 2.4)
 
 
 def classify(problem, point, tangent):
@@ -326,7 +327,7 @@ def _interrupted(branches):
 
 def _needs_switch(point, branches):
     """Whether a BP has been met on one branch only so far."""
-    if point.label != "BP" or "directions" not in point.data:
+    if point.label != "BP" or "directions" not in point.data or not point.converged:
         return False
     found_on = sum(
         any(_same_point(point, other) for other in branch.special_points)

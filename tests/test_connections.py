@@ -224,6 +224,10 @@ def test_shooting_alone_and_its_error_estimate():
     assert abs(con.value - front_speed(0.3)) < ATOL
     assert con.error < 1e-8
     assert math.isnan(con.residual)
+    middle = con.orbit(0.5 * con.T)
+    np.testing.assert_allclose(
+        middle[1], middle[0] * (1 - middle[0]) / SQRT2, rtol=0, atol=1e-6
+    )
 
 
 def test_symbolic_system_gives_the_same_speed():
@@ -277,6 +281,12 @@ def test_stiff_embedding_keeps_the_speed():
     assert con.status is Status.SUCCESS, con.message
     assert abs(con.value - front_speed(0.3)) < ATOL
     assert con.error < 1e-8
+
+    # Collocation is skipped for such stiffness; the shot is the orbit.
+    assert not con.data["refined"] and "shooting" in con.message
+    np.testing.assert_allclose(con.orbit(con.t), con.x, rtol=0, atol=1e-14)
+    with pytest.raises(InputError, match="shooting alone"):
+        bifurc.continue_connection(con, "a", (0.2, 0.4))
 
 
 def test_weak_direction_of_a_two_dimensional_unstable_manifold():

@@ -153,6 +153,17 @@ def test_sparse_and_dense_jacobians_agree():
     assert a.value == pytest.approx(problems.bratu1d_fold(30), rel=1e-9)
 
 
+def test_parity_stability_mode_matches_the_inertia():
+    # Inertia only where det f_x changes sign: the counts agree with the
+    # per-point inertia along a branch with two pitchforks.
+    problem = problems.hopfield()
+    every = problem.run(options=ContinuationOptions(stability="inertia"))
+    parity = problem.run(options=ContinuationOptions(stability="parity"))
+    check_branch(parity)
+    assert np.array_equal(every.n_unstable, parity.n_unstable)
+    assert problems.bratu1d().run().info["stability"] == "parity"
+
+
 def test_stability_function():
     # On the symmetric branch of bratu2 the eigenvalues are x - 1 and x - 3.
     system = problems.bratu2().system
