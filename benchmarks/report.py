@@ -20,6 +20,10 @@ BLAS_VARIABLES = (
     "MKL_NUM_THREADS",
 )
 
+# Branches with more special points than this list their Hopf points as a
+# count and a range.
+SPECIAL_LIMIT = 8
+
 TEXT_COLUMNS = (
     ("case", 20),
     ("branch", 11),
@@ -126,17 +130,28 @@ def _derived(rec):
     }
 
 
-def special_text(rec):
-    """Special points as ``LP 1.39169706 (3e-12)``: value and relative error."""
-    parts = []
-    for point in rec["special"]:
-        text = f"{point['label']} {point['value']:.10g}"
-        if "check" in point:
-            text += " (unchecked)"
-        elif "error" in point:
-            text += f" ({point['error']:.0e})"
-        parts.append(text)
-    return "; ".join(parts) or "-"
+def _point_text(point):
+    text = f"{point['label']} {point['value']:.10g}"
+    if "check" in point:
+        return text + " (unchecked)"
+    if "error" in point:
+        return text + f" ({point['error']:.0e})"
+    return text
+
+
+def special_text(rec, limit=SPECIAL_LIMIT):
+    """Special points as ``LP 1.39169706 (3e-12)``: value and relative error.
+
+    Beyond `limit` points, Hopf points are summarised by their number and
+    range; folds and branch points are always listed.
+    """
+    points = rec["special"]
+    if len(points) <= limit:
+        return "; ".join(_point_text(q) for q in points) or "-"
+    hopf = [q["value"] for q in points if q["label"] == "H"]
+    parts = [f"{len(hopf)} H in [{min(hopf):.4g}, {max(hopf):.4g}]"] if hopf else []
+    parts += [_point_text(q) for q in points if q["label"] != "H"]
+    return "; ".join(parts)
 
 
 def _per_point(rec, counter):

@@ -58,30 +58,21 @@ DEFAULT_TIMEOUT = 3600
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small cases only")
-    parser.add_argument(
-        "--cases", nargs="+", metavar="NAME", help="case names or glob patterns"
-    )
-    parser.add_argument("--markdown", action="store_true", help="print a README table")
-    parser.add_argument("--json", metavar="FILE", help="also write the records here")
-    parser.add_argument("--list", action="store_true", help="list the cases and exit")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=DEFAULT_THREADS,
-        help="BLAS threads (default 1; 0 leaves the environment as it is)",
-    )
-    parser.add_argument(
-        "--in-process", action="store_true", help="no worker processes (profiling)"
-    )
-    parser.add_argument(
-        "--profile", metavar="DIR", help="write cProfile statistics per case to DIR"
-    )
-    parser.add_argument(
-        "--repeat", type=int, default=1, help="runs per case; the fastest is kept"
-    )
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
-    parser.add_argument("--worker", metavar="NAME", help=argparse.SUPPRESS)
+    add = parser.add_argument
+    add("--quick", action="store_true", help="small cases only")
+    add("--cases", nargs="+", metavar="NAME", help="case names or glob patterns")
+    add("--list", action="store_true", help="list the cases and exit")
+
+    add("--markdown", action="store_true", help="print a README table")
+    add("--json", metavar="FILE", help="also write the records here")
+    add("--repeat", type=int, default=1, help="runs per case; the fastest is kept")
+    add("--timeout", type=float, default=DEFAULT_TIMEOUT)
+
+    threads_help = "BLAS threads (default 1; 0 leaves the environment as it is)"
+    add("--threads", type=int, default=DEFAULT_THREADS, help=threads_help)
+    add("--in-process", action="store_true", help="no worker processes (profiling)")
+    add("--profile", metavar="DIR", help="write cProfile statistics per case to DIR")
+    add("--worker", metavar="NAME", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -139,6 +130,7 @@ def _profiled(case, folder):
 def run_in_subprocess(case, args):
     """Run `case` in a fresh interpreter; return its records or one failure record."""
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", case.name]
+    command += ["--threads", str(args.threads)]
     if args.quick:
         command.append("--quick")
     if args.profile:
@@ -149,6 +141,7 @@ def run_in_subprocess(case, args):
         )
     except subprocess.TimeoutExpired:
         return [_failure(case, f"timed out after {args.timeout:g} s")]
+
     records = [
         json.loads(line[len(RECORD_PREFIX) :])
         for line in done.stdout.splitlines()
@@ -178,6 +171,45 @@ def _failure(case, message):
 # Driver
 
 
+def _set_threads(args):
+    """Apply ``--threads`` here (in-process) or to the workers' environment."""
+    if not args.threads:
+        return
+    if args.in_process:
+        report.limit_threads(args.threads)
+    else:
+        os.environ.update({var: str(args.threads) for var in THREAD_VARIABLES})
+
+
+def run_cases(chosen, args):
+    """Every record of every chosen case, the fastest of ``--repeat`` runs."""
+    records = []
+    for case in chosen:
+        runs = []
+        for attempt in range(max(args.repeat, 1)):
+            note = f"running {case.name} ({attempt + 1}) ..."
+            print(note, file=sys.stderr, flush=True)
+            if args.in_process:
+                runs.append(run_worker(case.name, args.profile, emit=False))
+            else:
+                runs.append(run_in_subprocess(case, args))
+        records += fastest(runs)
+    return records
+
+
+def show(records, args):
+    """Print the table (text or markdown) and write ``--json``."""
+    machine = report.machine_summary(records, args.threads)
+    if args.markdown:
+        print(report.markdown(records, machine))
+    else:
+        print(report.text(records) + "\n\n" + report.machine_text(machine))
+
+    if args.json:
+        payload = {"machine": machine, "records": records}
+        write_text_atomic(args.json, json.dumps(payload, indent=1))
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.quick:
@@ -185,37 +217,16 @@ def main(argv=None):
     if args.worker:
         run_worker(args.worker, args.profile)
         return 0
+
     chosen = select_cases(args)
     if args.list:
         print("\n".join(f"{c.name:22s} n = {c.n}" for c in chosen))
         return 0
 
-    if args.in_process and args.threads:
-        report.limit_threads(args.threads)
-    elif args.threads:
-        os.environ.update({var: str(args.threads) for var in THREAD_VARIABLES})
-    records = []
-    for case in chosen:
-        runs = []
-        for attempt in range(max(args.repeat, 1)):
-            print(
-                f"running {case.name} ({attempt + 1}) ...", file=sys.stderr, flush=True
-            )
-            if args.in_process:
-                runs.append(run_worker(case.name, args.profile, emit=False))
-            else:
-                runs.append(run_in_subprocess(case, args))
-        records += fastest(runs)
-
-    machine = report.machine_summary(records, args.threads)
-    print(report.markdown(records, machine) if args.markdown else report.text(records))
-    if not args.markdown:
-        print("\n" + report.machine_text(machine))
-    if args.json:
-        payload = {"machine": machine, "records": records}
-        write_text_atomic(args.json, json.dumps(payload, indent=1))
-    failed = any("error" in rec for rec in records)
-    return 1 if failed else 0
+    _set_threads(args)
+    records = run_cases(chosen, args)
+    show(records, args)
+    return 1 if any("error" in rec for rec in records) else 0
 
 
 if __name__ == "__main__":

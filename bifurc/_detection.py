@@ -57,6 +57,11 @@ _MAX_LOCATE_EVALUATIONS = 60
 # arclength at a fold).
 _SIGMA_TOL = 1e-9
 
+# Between the two ends of a located Hopf bracket the crossing eigenvalue may
+# move by this much (relative to its size); a larger difference means the
+# eigenvalues nearest the axis at the two ends are different ones.
+_PAIR_JUMP_RTOL = 1e-6
+
 # An eigenvalue whose imaginary part is below this fraction of its modulus
 # (plus an absolute floor) counts as real.
 _IMAG_RTOL = 1e-8
@@ -70,6 +75,13 @@ _SINGULAR_RTOL = 1e-3
 # Branch points are interpolated from points this fraction of the step away
 # (where they are well-conditioned); the interpolation error is O(fraction^4).
 _BP_STENCIL = 1e-3
+
+# Newton steps polishing a zero of an interpolating polynomial.
+_POLISH_STEPS = 3
+
+# Rounding allowance (in units in the last place of the parameter and the
+# arclength) added to the error bound of an interpolated zero.
+_ROUNDING_ULPS = 8
 
 # Two special points of one step closer than this in arclength (relative to
 # the step) are the same point: the resolution of branch-point location,
@@ -202,7 +214,7 @@ class Locator:
         return abs(pa - pb) <= p_tol and abs(b - a) <= _SIGMA_TOL * max(1.0, abs(b))
 
     def _result(self, sigma, value, sigmas, evaluations, converged):
-        ps = sorted(self.point(s).y[-1] for s in sigmas)
+        ps = sorted(float(self.point(s).y[-1]) for s in sigmas)
         return RootResult(
             sigma,
             self.point(sigma),
@@ -220,38 +232,54 @@ class Locator:
         ill-conditioned (the crossing branch is close), so the zero and the
         state there are interpolated from four points a stencil width
         ``h >= width`` away, where they are well-determined: the error is
-        O(h^4), estimated by comparison with the quadratic through the three
-        nodes nearest the zero.
+        O(h^4).  The error bound adds the interpolation error estimate (see
+        `_interpolated_zero`) to the difference from the same construction
+        with width 2h, which exposes noise in the corrected points when h is
+        too small for their conditioning.
 
         Returns
         -------
         RootResult
             Its ``point`` is built at the interpolated state; its bracket is
-            the value plus or minus the error estimate.
+            the parameter value plus or minus the error bound.
         """
         a, b = root.sigmas
-        nodes = _stencil(0.5 * (a + b), max(b - a, width), self.length)
+        center, spacing = 0.5 * (a + b), max(b - a, width)
+        sigma, y, error = self._interpolated_zero(test, center, spacing)
+        wide = self._interpolated_zero(test, center, 2 * spacing)
+        p = float(y[-1])
+
+        error += abs(wide[1][-1] - p)
+        converged = error <= self.context.options.locate_tol * max(1.0, abs(p))
+        return RootResult(
+            sigma,
+            self._point_at_state(y, sigma),
+            0.0,
+            (p - error, p + error),
+            root.iterations + 8,
+            converged,
+            (sigma, sigma),
+        )
+
+    def _interpolated_zero(self, test, center, spacing):
+        """Zero of the cubic through four corrected points: ``(sigma, y, error)``.
+
+        `error` bounds the parameter's interpolation error by comparison with
+        the quadratic through the three nodes nearest the zero, both in the
+        zero's arclength (moved along the interpolated branch) and in the
+        state there.
+        """
+        nodes = _stencil(center, spacing, self.length)
         points = [self.point(s) for s in nodes]
         values = np.array([test(point) for point in points])
         states = np.array([point.y for point in points])
 
-        sigma = _cubic_root(nodes, values, 0.5 * (a + b))
-        y = _lagrange(nodes, states, sigma)
+        sigma = _polynomial_root(nodes, values, center)
         near = np.argsort(np.abs(nodes - sigma))[:3]
-        error = float(np.max(np.abs(y - _lagrange(nodes[near], states[near], sigma))))
-        point = self._point_at_state(y, sigma)
-        p = float(y[-1])
+        moved = abs(_polynomial_root(nodes[near], values[near], sigma) - sigma)
+        y = _lagrange(nodes, states, sigma)
 
-        converged = error <= self.context.options.locate_tol * max(1.0, abs(p))
-        return RootResult(
-            sigma,
-            point,
-            0.0,
-            (p - error, p + error),
-            root.iterations + len(nodes),
-            converged,
-            (sigma, sigma),
-        )
+        return sigma, y, _interpolation_error(nodes, states, sigma, moved, near)
 
     def _point_at_state(self, y, sigma):
         """A branch point object at an interpolated state (no correction)."""
@@ -306,10 +334,10 @@ class Locator:
             x=point.y[:-1].copy(),
             index=-1,
             tangent=tangent,
-            converged=root.converged,
-            bracket=root.bracket,
+            converged=bool(root.converged),
+            bracket=tuple(float(end) for end in root.bracket),
             precision=float(root.bracket[1] - root.bracket[0]),
-            iterations=root.iterations,
+            iterations=int(root.iterations),
             residual=residual,
             n_unstable=(self.left.n_unstable, self.right.n_unstable),
             data=extra,
@@ -416,18 +444,30 @@ class HopfTest(TestFunction):
         return left != right and not (math.isnan(left) or math.isnan(right))
 
     def locate(self, locator):
-        pair = _crossing_pair(locator)
-        if pair is None:
+        search = _HopfSearch(locator)
+        found = search.bracket()
+        if found is None:
             return None
-        tracker = _PairTracker(pair)
-        root = locator.find_root(tracker)
+        a, b, evaluations = found
 
-        if root is None:
+        resolved = bool(locator._resolved(a, b))
+        crossing = search.crossing(a, b)
+        if resolved and not crossing:
+            logger.info(
+                "change of the complex unstable count at %s = %.12g is not a "
+                "Hopf point (no complex pair on the imaginary axis)",
+                locator.context.param,
+                locator.point(a).y[-1],
+            )
             return None
-        frequency = abs(tracker.nearest(root.point).imag)
 
-        if frequency <= _IMAG_ATOL:
-            return None
+        best = a if abs(search.nearest(a).real) <= abs(search.nearest(b).real) else b
+        root = locator._result(
+            best, search.nearest(best).real, (a, b), evaluations, False
+        )
+        root.converged = resolved and crossing
+        frequency = abs(search.nearest(best).imag)
+
         return locator.special("H", "hopf", root, {"frequency": frequency})
 
 
@@ -442,15 +482,43 @@ def _stencil(center, spacing, length):
     return nodes
 
 
-def _cubic_root(nodes, values, guess):
-    """The real zero of the interpolating cubic nearest `guess`."""
-    cubic = np.polynomial.Polynomial.fit(nodes, values, 3)
-    roots = cubic.roots()
-    real = roots[np.abs(roots.imag) <= 1e-12 * (1 + np.abs(roots.real))].real
+def _polynomial_root(nodes, values, guess):
+    """The real zero nearest `guess` of the polynomial through the nodes.
 
-    if real.size == 0:
-        return guess
-    return float(real[np.argmin(np.abs(real - guess))])
+    The roots of the fitted polynomial come from its companion matrix, which
+    is ill-conditioned when the data are nearly linear (tiny leading
+    coefficient); the chosen root is therefore polished by Newton's method.
+    """
+    fit = np.polynomial.Polynomial.fit(nodes, values, len(nodes) - 1)
+    roots = fit.roots()
+    real = roots[np.abs(roots.imag) <= 1e-8 * (1 + np.abs(roots.real))].real
+    sigma = guess if real.size == 0 else float(real[np.argmin(np.abs(real - guess))])
+
+    slope = fit.deriv()
+    for _ in range(_POLISH_STEPS):
+        derivative = slope(sigma)
+        if derivative == 0 or not np.isfinite(derivative):
+            break
+        sigma -= fit(sigma) / derivative
+
+    return float(sigma)
+
+
+def _interpolation_error(nodes, states, sigma, moved, near):
+    """Bound on the parameter error of an interpolated zero.
+
+    The state at `sigma` is compared with the quadratic through the three
+    nodes `near`, and the interpolated parameter is scanned over the
+    arclength uncertainty ``sigma +/- moved``; rounding adds a few ulps.
+    """
+    y = _lagrange(nodes, states, sigma)
+    state_error = float(np.max(np.abs(y - _lagrange(nodes[near], states[near], sigma))))
+    scan = sigma + moved * np.linspace(-1.0, 1.0, 9)
+    p_values = np.array([_lagrange(nodes, states[:, -1:], s)[0] for s in scan])
+    spread = float(np.max(np.abs(p_values - y[-1])))
+    rounding = _ROUNDING_ULPS * np.spacing(max(abs(y[-1]), np.max(np.abs(nodes))))
+
+    return state_error + spread + float(rounding)
 
 
 def _lagrange(nodes, values, sigma):
@@ -469,35 +537,87 @@ def _is_complex(values):
     return np.abs(values.imag) > _IMAG_RTOL * np.abs(values) + _IMAG_ATOL
 
 
-def _crossing_pair(locator):
-    """A complex eigenvalue (Im > 0) at the left end whose real part changes sign."""
-    left = locator.point(0.0).all_eigenvalues()
-    right = locator.point(locator.length).all_eigenvalues()
-    candidates = left[_is_complex(left) & (left.imag > 0)]
+class _HopfSearch:
+    """Bracket of a Hopf point kept by the count of unstable complex eigenvalues.
 
-    for value in candidates[np.argsort(np.abs(candidates.real))]:
-        partner = right[np.argmin(np.abs(right - value))]
-        if _is_complex(np.array([partner]))[0] and partner.real * value.real < 0:
-            return value
+    The count is free of any pairing of eigenvalues between points, so the
+    bracket always holds the change of count that flagged the step.  Trial
+    points come from regula falsi (Illinois) on the real part of the complex
+    eigenvalue nearest the imaginary axis, re-solved at each trial point;
+    where that is not a sign change the bracket is bisected.
+    """
 
-    return None
+    def __init__(self, locator):
+        self.locator = locator
+        self._spectra = {}
+
+    def spectrum(self, sigma):
+        """All eigenvalues of f_x at arclength `sigma` (cached)."""
+        if sigma not in self._spectra:
+            self._spectra[sigma] = self.locator.point(sigma).all_eigenvalues()
+        return self._spectra[sigma]
+
+    def count(self, sigma):
+        """Complex eigenvalues with positive real part at `sigma`."""
+        values = self.spectrum(sigma)
+        return int(np.count_nonzero((values.real > 0) & _is_complex(values)))
+
+    def nearest(self, sigma):
+        """The complex eigenvalue (Im > 0) nearest the imaginary axis, or NaN."""
+        values = self.spectrum(sigma)
+        upper = values[_is_complex(values) & (values.imag > 0)]
+        if upper.size == 0:
+            return complex(math.nan, math.nan)
+
+        return complex(upper[np.argmin(np.abs(upper.real))])
+
+    def bracket(self):
+        """Shrink the step to ``(a, b, evaluations)``, or None if no change."""
+        a, b = 0.0, self.locator.length
+        if self.count(a) == self.count(b):
+            return None
+        ga, gb = self.nearest(a).real, self.nearest(b).real
+        side, evaluations = 0, 2
+
+        while evaluations < _MAX_LOCATE_EVALUATIONS:
+            if self.locator._resolved(a, b):
+                break
+            c = _trial_point(a, b, ga, gb, evaluations)
+            gc = self.nearest(c).real
+            evaluations += 1
+
+            if self.count(c) == self.count(a):
+                a, ga = c, gc
+                gb = gb * 0.5 if side == 1 else gb
+                side = 1
+            else:
+                b, gb = c, gc
+                ga = ga * 0.5 if side == -1 else ga
+                side = -1
+
+        return a, b, evaluations
+
+    def crossing(self, a, b):
+        """Whether one complex eigenvalue moves continuously across the axis.
+
+        A change of count made instead by a complex pair turning real (off
+        the axis) or by two eigenvalues trading places fails this.
+        """
+        left, right = self.nearest(a), self.nearest(b)
+        jump = abs(left - right)
+        scale = max(1.0, abs(left))
+
+        return bool(left.real * right.real <= 0 and jump <= _PAIR_JUMP_RTOL * scale)
 
 
-class _PairTracker:
-    """Real part of the complex eigenvalue followed by continuity along the step."""
+def _trial_point(a, b, ga, gb, evaluations):
+    """Regula falsi point of a bracket, or its midpoint when that is unsafe."""
+    if ga * gb < 0 and evaluations % 6 != 5:
+        c = (a * gb - b * ga) / (gb - ga)
+        if min(a, b) < c < max(a, b):
+            return c
 
-    def __init__(self, start):
-        self.last = start
-
-    def nearest(self, point):
-        values = point.all_eigenvalues(near=self.last)
-        upper = values[values.imag > 0] if np.any(values.imag > 0) else values
-        return upper[np.argmin(np.abs(upper - self.last))]
-
-    def __call__(self, point):
-        value = self.nearest(point)
-        self.last = value
-        return float(value.real)
+    return 0.5 * (a + b)
 
 
 _TESTS = {"LP": FoldTest, "BP": BranchPointTest, "H": HopfTest}

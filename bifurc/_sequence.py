@@ -1510,7 +1510,11 @@ class _Run:
         intervals = []
         for low, high in pairs:
             middle = 0.5 * (low + high)
-            graphs = [g for g in self.graphs if low < g.value < high]
+            graphs = [
+                g
+                for g in self.graphs
+                if low < g.value < high and not _at_event(g.value, events, self)
+            ]
             failures = self._failures(self._covering(middle), graphs, middle)
             n_rest, n_sinks = self._census_at(middle)
 
@@ -1638,6 +1642,15 @@ def _census_seed(seed, number):
     sample miss is likely found at the next one and continued from there.
     """
     return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
+
+
+def _at_event(value, events, run):
+    """Whether `value` is that of one of `events` (a graph there shows the event)."""
+    return any(
+        abs(value - event.value)
+        <= EVENT_P_TOL * (run.hi - run.lo) + 2 * _zero_if_nan(event.precision)
+        for event in events
+    )
 
 
 def _zero_if_nan(value):

@@ -24,6 +24,7 @@ Yu. A., Elements of Applied Bifurcation Theory, section 10.2.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 
@@ -34,7 +35,7 @@ from . import _continuation
 from ._errors import InputError
 from ._linalg import bordered, factorize, null_vector
 from ._newton import StepError, correct
-from ._results import Branch, Diagram, _same_point
+from ._results import Branch, Diagram, SpecialPoint, _same_point
 from ._status import Status
 
 __all__ = ["classify", "switch_branch", "diagram"]
@@ -58,6 +59,15 @@ _DENSE_NULL_MAX = 1500
 # fractions of ds, tried in turn (not 1: the first step back, of length ds,
 # would land on the branch point itself).
 _FIRST_STEPS = (0.6, 0.15, 2.4)
+# ... then shorter ones, each this fraction of the last, down to this size
+# (a parameter range may end just past the branch point).
+_FIRST_STEP_SHRINK = 0.25
+_FIRST_STEP_MIN = 1e-6
+
+# The new branch passes through its branch point when one of its steps comes
+# within this fraction of the step's length of it (the chord of a step misses
+# the curved branch by O(length^2) times the curvature).
+_PASSAGE_RTOL = 0.25
 
 
 def classify(problem, point, tangent):
@@ -204,15 +214,19 @@ def switch_branch(branch, special_point, **options):
 
     known, new = special_point.data["directions"]
     y_bp = np.append(special_point.x, special_point.value)
-    start = _first_point(problem, y_bp, known, new)
+    start, h, reason = _first_point(problem, y_bp, known, new)
 
     if start is None:
-        return _failed(problem, y_bp, "the corrector fell back onto the known branch")
-    if not problem.lo <= start[-1] <= problem.hi:
-        return _failed(problem, y_bp, "the new branch leaves the parameter range")
+        return _failed(problem, y_bp, new, reason)
     problem.move_start(start[-1])
+    # A short first step means a small room for the new branch: its first
+    # steps must not overshoot that room either.
+    if h < min(_FIRST_STEPS) * problem.options.step:
+        ds = math.copysign(max(h, problem.options.ds_min), problem.options.ds)
+        problem.options = dataclasses.replace(problem.options, ds=ds)
+    branch = _continuation.run_from(problem, start[:-1], hint=new)
 
-    return _continuation.run_from(problem, start[:-1], hint=new)
+    return _with_start_point(branch, special_point, problem)
 
 
 def _other_params(branch):
@@ -226,40 +240,99 @@ def _other_params(branch):
 
 
 def _first_point(problem, y_bp, known, new):
-    """A converged point on the new branch near the branch point, or None."""
-    ev, opts = problem.evaluator, problem.options
+    """A point on the new branch near the branch point: ``(y, h, None)``.
+
+    Distances are tried in the order of `_FIRST_STEPS`, then shorter and
+    shorter ones (down to `_FIRST_STEP_MIN` of ds), so that a parameter range
+    ending just past the branch point still admits the new branch.
+
+    Returns
+    -------
+    y : ndarray, shape (n + 1,) or None
+    h : float
+        Its distance from the branch point (weighted norm).
+    reason : str or None
+        Why no point was found.
+    """
     weights = problem.weights(y_bp)
     unit = new / math.sqrt(weights @ (new * new))
-    row = weights * unit
+    reason = "the corrector fell back onto the known branch"
 
-    for fraction in _FIRST_STEPS:
-        h = fraction * opts.step
-        try:
-            fix = correct(
-                ev,
-                y_bp + h * unit,
-                y_bp,
-                row,
-                h,
-                None,
-                weights,
-                tol=opts.newton_tol,
-                max_iter=opts.max_newton,
-                reuse=0.0,
-                reach=h,
-            )
-        except StepError:
+    for fraction in _first_fractions():
+        h = fraction * problem.options.step
+        y = _corrected_first(problem, y_bp, unit, weights, h)
+        if y is None or not _separated(y - y_bp, known):
             continue
-        offset = fix.y - y_bp
-        off_old = offset - (offset @ known) * known
-        if np.linalg.norm(off_old) >= _SEPARATION * np.linalg.norm(offset) > 0:
-            return fix.y
+        if problem.lo <= y[-1] <= problem.hi:
+            return y, h, None
+        reason = "the new branch leaves the parameter range"
 
-    return None
+    return None, math.nan, reason
 
 
-def _failed(problem, y, reason):
-    n = problem.n
+def _first_fractions():
+    """Distances of the first point, as fractions of ds, in the order tried."""
+    fractions = list(_FIRST_STEPS)
+    shorter = min(_FIRST_STEPS) * _FIRST_STEP_SHRINK
+    while shorter >= _FIRST_STEP_MIN:
+        fractions.append(shorter)
+        shorter *= _FIRST_STEP_SHRINK
+
+    return fractions
+
+
+def _corrected_first(problem, y_bp, unit, weights, h):
+    """The point at distance h from y_bp along `unit`, corrected (or None)."""
+    ev, opts = problem.evaluator, problem.options
+    try:
+        fix = correct(
+            ev,
+            y_bp + h * unit,
+            y_bp,
+            weights * unit,
+            h,
+            None,
+            weights,
+            tol=opts.newton_tol,
+            max_iter=opts.max_newton,
+            reuse=0.0,
+            reach=h,
+        )
+    except StepError:
+        return None
+
+    return fix.y
+
+
+def _separated(offset, known):
+    """Whether an offset from the branch point leaves the known branch."""
+    off_old = offset - (offset @ known) * known
+    return np.linalg.norm(off_old) >= _SEPARATION * np.linalg.norm(offset) > 0
+
+
+def _failed(problem, y, direction, reason):
+    """A well-formed one-point branch at the branch point, FAILED."""
+    n, p = problem.n, float(y[-1])
+    tangent = direction / np.linalg.norm(direction)
+    n_unstable, eigenvalues = _stability_at(problem, y)
+    ends = [
+        SpecialPoint(
+            label="EP",
+            kind="end",
+            param=problem.param,
+            value=p,
+            x=y[:-1].copy(),
+            index=0,
+            tangent=tangent.copy(),
+            bracket=(p, p),
+            precision=0.0,
+            residual=float(np.max(np.abs(problem.evaluator.f(y)), initial=0.0)),
+            n_unstable=(n_unstable, n_unstable),
+            data={"arclength": 0.0, "status": Status.FAILED.code},
+        )
+        for _ in range(2)
+    ]
+
     return Branch(
         system=problem.system,
         param=problem.param,
@@ -268,13 +341,96 @@ def _failed(problem, y, reason):
         x=y[None, :-1].copy(),
         p=y[-1:].copy(),
         s=np.zeros(1),
-        tangent=np.zeros((1, n + 1)),
-        n_unstable=np.array([-1]),
-        eigenvalues=[np.empty(0, complex)],
-        special_points=(),
+        tangent=tangent.reshape(1, n + 1),
+        n_unstable=np.array([n_unstable]),
+        eigenvalues=[np.asarray(eigenvalues, dtype=complex)],
+        special_points=tuple(ends),
         status=Status.FAILED,
         message=f"branch switching failed: {reason}",
         p_range=(problem.lo, problem.hi),
+    )
+
+
+def _stability_at(problem, y):
+    """``(n_unstable, eigenvalues)`` at y, or ``(-1, [])`` if not computable."""
+    try:
+        jac = problem.evaluator.jacobian(y)[0]
+        count, values = problem.stability.evaluate(problem.evaluator, y, jac)
+    except (StepError, np.linalg.LinAlgError, ValueError) as failure:
+        logger.info("no stability at the branch point: %s", failure)
+        return -1, np.empty(0)
+
+    return int(count), (np.empty(0) if values is None else values)
+
+
+def _with_start_point(branch, origin, problem):
+    """The new branch reporting the branch point it was started from.
+
+    The new branch passes through the branch point, where its own test
+    functions see it again, located less well than on the parent branch (the
+    new branch may turn there, as a pitchfork's does).  LPs and BPs located
+    in the step through the branch point are replaced by the parent's BP,
+    placed at the step's closest approach to it.
+    """
+    y_bp = np.append(origin.x, origin.value)
+    where = _passage(branch, y_bp, problem)
+    if where is None:
+        return branch
+    i, fraction = where
+
+    segment = np.append(branch.x[i + 1], branch.p[i + 1]) - np.append(
+        branch.x[i], branch.p[i]
+    )
+    keep = [
+        sp
+        for sp in branch.special_points
+        if not (sp.label in ("LP", "BP") and sp.index == i)
+    ]
+    point = _start_point(branch, origin, i, fraction, segment)
+
+    ordered = sorted(keep[1:-1] + [point], key=lambda sp: sp.data["arclength"])
+    return dataclasses.replace(branch, special_points=(keep[0], *ordered, keep[-1]))
+
+
+def _passage(branch, y_bp, problem):
+    """``(i, fraction)``: where the branch passes y_bp between points i, i+1.
+
+    None when no step of the branch passes within `_PASSAGE_RTOL` of its
+    length of the branch point (the run stopped before it), or when the
+    branch point is one of the branch's ends.
+    """
+    ys = np.column_stack([branch.x, branch.p])
+    weights = problem.weights(y_bp)
+    best = None
+
+    for i in range(len(branch) - 1):
+        segment, offset = ys[i + 1] - ys[i], y_bp - ys[i]
+        length2 = weights @ (segment * segment)
+        fraction = (weights @ (offset * segment)) / length2 if length2 > 0 else -1.0
+        if not 0.0 < fraction < 1.0:
+            continue
+        miss = offset - fraction * segment
+        distance2 = (weights @ (miss * miss)) / length2
+        if distance2 <= _PASSAGE_RTOL**2 and (best is None or distance2 < best[0]):
+            best = (distance2, i, fraction)
+
+    return None if best is None else best[1:]
+
+
+def _start_point(branch, origin, i, fraction, segment):
+    """The parent's BP as a special point of the new branch's step i."""
+    known, new = origin.data["directions"]
+    tangent = new * (1.0 if new @ segment >= 0 else -1.0)
+    arclength = branch.s[i] + fraction * (branch.s[i + 1] - branch.s[i])
+    data = dict(origin.data)
+
+    data.update(arclength=float(arclength), directions=(tangent, known))
+    return dataclasses.replace(
+        origin,
+        index=i,
+        tangent=tangent / np.linalg.norm(tangent),
+        n_unstable=(int(branch.n_unstable[i]), int(branch.n_unstable[i + 1])),
+        data=data,
     )
 
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from invariants import check_branch
 
 import bifurc
+import bifurc.models
 from bifurc import Status
 
 # Located special points must match their references to this relative size.
@@ -289,3 +290,128 @@ def test_property_reference_by_root_solve():
     (point,) = located(branch)
     q = scipy.optimize.brentq(lambda q: q - 0.0, -1.0, 1.0, xtol=1e-15)
     assert point.value == pytest.approx(0.7 + 2.0 * q, abs=1e-12)
+
+
+# ----------------------------------------------------------------------
+# Regression tests
+
+# Non-symmetric weights without bias: the origin is a rest point for every
+# gain beta, with Jacobian -I + beta W (tanh), so an eigenvalue lambda of W
+# crosses the imaginary axis at beta = 1 / Re(lambda).
+NETWORK = [
+    [0.1, -0.2, -0.3, 0.1, -0.3, 0.4],
+    [-0.1, 0.9, -1.0, -0.5, -1.3, -2.5],
+    [-3.3, 0.1, -1.2, -1.1, -0.9, 0.6],
+    [0.9, 1.0, 1.4, 4.5, 0.4, 0.2],
+    [-3.3, -2.5, 3.3, 4.1, 0.7, -0.1],
+    [0.8, -3.1, -0.8, -0.6, 2.6, -1.5],
+]
+
+
+def _network_branch(weights, beta_max, **options):
+    system = bifurc.models.hopfield(np.asarray(weights), beta=0.0)
+    n = len(weights)
+    return bifurc.continuation(system, np.zeros(n), "beta", (0.0, beta_max), **options)
+
+
+def test_hopf_eigenvalue_not_paired_with_another_one_across_a_step():
+    values = np.linalg.eigvals(np.array(NETWORK))
+    pair = values[(values.imag > 1e-9) & (values.real > 0)]
+    branch = _network_branch(NETWORK, 4.0)
+    check_branch(branch)
+
+    (hopf,) = located(branch, "H")
+    assert hopf.converged
+    assert hopf.value == pytest.approx(1 / pair[0].real, rel=1e-12)
+    assert hopf.data["frequency"] == pytest.approx(
+        pair[0].imag / pair[0].real, rel=1e-9
+    )
+    assert sorted(hopf.n_unstable) == [0, 2]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_hopf_point_not_placed_at_a_step_end(seed):
+    """Random networks: every H at its closed form, never at a branch point."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(4, 12))
+    weights = rng.standard_normal((n, n)) * 2.0 / np.sqrt(n)
+    values = np.linalg.eigvals(weights)
+    complex_ = values[(values.imag > 1e-9) & (values.real > 0.25)]
+
+    branch = _network_branch(weights, 4.0, ds=0.05, ds_max=0.2)
+    check_branch(branch)
+    found = sorted(sp.value for sp in located(branch, "H"))
+    np.testing.assert_allclose(found, sorted(1 / complex_.real), rtol=1e-10)
+    assert not set(found) & set(branch.p)
+
+
+def test_complex_pair_turning_real_off_the_axis_is_not_hopf():
+    """x' = A(p) x, A = [[1, 1], [p, 1]]: eigenvalues 1 +/- sqrt(p).
+
+    At p = 0 an unstable complex pair becomes real with real part 1: the
+    count of unstable complex eigenvalues changes, but nothing crosses the
+    imaginary axis.
+    """
+    system = bifurc.System.from_equations(["x + y", "p*x + y"], ["x", "y"], {"p": -1.0})
+    branch = bifurc.continuation(system, [0.0, 0.0], "p", (-1.0, 0.5))
+    check_branch(branch)
+    assert located(branch) == []
+    assert set(branch.n_unstable) == {2}
+
+
+def test_special_point_fields_are_python_scalars():
+    branches = [problems.cusp().run(), problems.pitchfork().run()]
+    branches.append(_network_branch(NETWORK, 1.0))
+    points = [sp for branch in branches for sp in branch.special_points]
+    assert {sp.label for sp in points} == {"EP", "LP", "BP", "H"}
+
+    for sp in points:
+        assert type(sp.converged) is bool
+        assert type(sp.value) is float and type(sp.precision) is float
+        assert type(sp.iterations) is int
+        assert all(type(end) is float for end in sp.bracket)
+
+
+def _precision_cases():
+    """(label, reference, branch) for several reference problems."""
+    cusp = 2 / (3 * math.sqrt(3))
+    yield from (("LP", ref, problems.cusp().run()) for ref in (-cusp, cusp))
+
+    enzyme = problems.enzyme().run()
+    folds, pitchforks = problems.enzyme_references()
+    yield from (("LP", ref, enzyme) for ref in folds)
+    yield from (("BP", ref, enzyme) for ref in pitchforks)
+
+    bratu = problems.bratu2().run()
+    yield from (("LP", 1 / math.e, bratu), ("BP", 3 / math.e**3, bratu))
+
+    problem = problems.predator_prey()
+    refs = problems.predator_prey_references()
+    branches = bifurc.diagram(problem.system, problem.x0, "p", problem.p_range).branches
+    for label, key in [("BP", "bp_trivial"), ("BP", "bp_prey")]:
+        yield from ((label, refs[key], b) for b in branches)
+    yield from (("LP", refs["lp_prey"], b) for b in branches)
+    yield from (("H", refs["hopf"], b) for b in branches)
+
+    values = np.linalg.eigvals(np.array(NETWORK))
+    hopf = np.max(values[np.abs(values.imag) > 1e-9].real)
+    real = np.max(values[np.abs(values.imag) <= 1e-9].real)
+    network = _network_branch(NETWORK, 4.0)
+    yield from (("H", 1 / hopf, network), ("BP", 1 / real, network))
+
+    # The branch point 1e-6 before the end of the range.
+    pitchfork = problems.pitchfork().run(p_range=(-1.0, 1e-6))
+    yield "BP", 0.0, pitchfork
+
+
+def test_precision_bounds_the_actual_error():
+    checked = 0
+    for label, reference, branch in _precision_cases():
+        for sp in located(branch, label):
+            if abs(sp.value - reference) > 1e-6 * max(1.0, abs(reference)):
+                continue
+            checked += 1
+            error = abs(sp.value - reference)
+            assert error <= max(sp.precision, 1e-14), (sp, reference, error)
+            assert sp.bracket[0] <= sp.value <= sp.bracket[1]
+    assert checked >= 15

@@ -1,5 +1,8 @@
 """Census of rest points and the graph of their unstable manifolds."""
 
+import re
+from collections import Counter
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -10,6 +13,7 @@ from bifurc._landscape import (
     RestPoint,
     RestPointGraph,
     find_rest_points,
+    newton,
     rest_point_graph,
 )
 from bifurc._system import System
@@ -178,6 +182,98 @@ def test_parameters_by_name():
 def test_bad_census_input(kwargs, match):
     with pytest.raises(InputError, match=match):
         find_rest_points(two_well(), **kwargs)
+
+
+# ----------------------------------------------------------------------
+# Models undefined in part of the box
+
+
+def half_defined(failure="raise"):
+    """x' = 1 - x^2, y' = -y, with f undefined for x < 0 (raises, or NaN)."""
+
+    def f(x, p):
+        if x[0] < 0:
+            if failure == "raise":
+                raise ValueError("x must be non-negative")
+            return np.array([np.nan, np.nan])
+        return np.array([1 - x[0] ** 2, -x[1]])
+
+    return System.from_callable(f, ["x", "y"], {"p": 0.0}, box=([-2, -2], [2, 2]))
+
+
+@pytest.mark.parametrize("failure", ["raise", "nan"])
+def test_census_aborted_by_f_raising_at_one_start(failure):
+    census = find_rest_points(half_defined(failure), seed=3)
+
+    (sink,) = census.rest_points
+    assert_allclose(sink.x, [1.0, 0.0], atol=1e-12)
+    assert census.status.success
+    # About half the starts lie where x < 0; each is skipped and counted.
+    assert 0 < census.n_skipped < census.n_starts
+    assert f"{census.n_skipped} of {census.n_starts} starts skipped" in census.message
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "match"),
+    [("raise", "USER_ERROR", "ValueError: x must be non-negative"),
+     ("nan", "NON_FINITE", "not finite")],
+)  # fmt: skip
+def test_census_where_f_fails_at_every_start_says_so(failure, status, match):
+    census = find_rest_points(half_defined(failure), box=([-2, -1], [-1, 1]))
+
+    assert len(census) == 0
+    assert census.status.name == status
+    assert census.n_skipped == census.n_starts == 64
+    assert re.search(match, census.message) and "give a box" in census.message
+
+
+def test_newton_backtracks_from_where_f_raises():
+    # From x = 3 the Newton step for log x = 0 lands at 3 - 3 log 3 < 0,
+    # where log raises: backtracking must shorten it instead of failing.
+    def f(x, p):
+        if x[0] <= 0:
+            raise ValueError("log of a non-positive number")
+        return np.array([-np.log(x[0])])
+
+    system = System.from_callable(f, ["x"], {"p": 0.0}, box=([0.1], [4.0]))
+    x, converged = newton(system, np.array([3.0]), np.zeros(1))
+
+    assert converged
+    assert_allclose(x, [1.0], rtol=1e-12)
+
+
+# ----------------------------------------------------------------------
+# Odd systems
+
+
+def test_census_of_the_odd_hopfield_network_is_complete_for_every_seed():
+    """The 5-unit network at gain 3 is odd; its census must not depend on luck.
+
+    Checked independently of the census: every state is a root, the set is
+    closed under x -> -x, and the indices satisfy Poincare-Hopf on the box,
+    where the flow points inward: sum of (-1)^(Morse index) = 1.
+    """
+    from bifurc import models
+
+    system = models.get("hopfield").build(beta=3.0)
+    counts = []
+    for seed in range(6):
+        census = find_rest_points(system, seed=seed)
+        states = np.array([r.x for r in census])
+
+        assert census.odd
+        assert np.max(np.abs([system.f(x, system.defaults) for x in states])) < 1e-10
+        for x in states:
+            assert np.min(np.max(np.abs(states + x), axis=1)) < 1e-9
+        assert sum((-1) ** r.morse_index for r in census) == 1
+        counts.append(Counter(r.morse_index for r in census))
+    assert all(count == {0: 4, 1: 4, 2: 1} for count in counts)
+
+
+def test_odd_symmetry_is_detected_only_for_odd_systems():
+    assert find_rest_points(egg_crate(0.0)).odd
+    assert not find_rest_points(egg_crate(0.2)).odd
+    assert not find_rest_points(egg_crate(0.0), use_odd_symmetry=False).odd
 
 
 # ----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The ordered bifurcation sequence: local and global events, tracks, graphs."""
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -96,6 +97,31 @@ def saddles():
     return System.from_callable(
         f, ["x", "y"], {"a": 0.1}, jacobian=jac, gradient=True,
         box=([-4, -2], [2, 2]), name="saddles",
+    )  # fmt: skip
+
+
+def twin_saddles():
+    """Gradient flow of E = x^4/4 - x^2/2 + (1 - 2x^2) y^2/2 + 2y^4 + t y.
+
+    A saddle near the origin sends its unstable branches along x towards
+    the saddles near (-1, 0) and (1, 0).  At t = 0 the energy is even in y,
+    the line y = 0 is invariant and both branches end at those saddles: two
+    connections at one value, images of each other under x -> -x.
+    """
+
+    def f(x, p):
+        u, v = x
+        return np.array([u - u**3 + 2 * u * v * v, -(1 - 2 * u * u) * v - 8 * v**3 - p[0]])
+
+    def jac(x, p):
+        u, v = x
+        return np.array(
+            [[1 - 3 * u * u + 2 * v * v, 4 * u * v], [4 * u * v, 2 * u * u - 1 - 24 * v * v]]
+        )
+
+    return System.from_callable(
+        f, ["x", "y"], {"t": -0.1}, jacobian=jac, gradient=True,
+        box=([-2.0, -1.5], [2.0, 1.5]), name="twin-saddles",
     )  # fmt: skip
 
 
@@ -278,6 +304,29 @@ def test_het_intervals_and_verdict(het_sequence):
     assert all(i.morse_smale for i in intervals)
     event = het_sequence.events[0]
     assert event.fails == "no saddle-to-saddle connection"
+
+
+def test_two_connections_at_one_value_merged_into_one():
+    seq = bifurcation_sequence(twin_saddles(), "t", (-0.1, 0.1), n_samples=5)
+
+    hets = [e for e in seq.events if e.label == "HET"]
+    assert len(seq.events) == len(hets) == 2, seq.message
+    assert all(e.located_by == "connection" and e.converged for e in hets)
+    assert_allclose([e.value for e in hets], 0.0, atol=1e-9)
+
+    # One saddle, near the origin, connects to both outer saddles.
+    graph = seq.graph_at(-0.05)
+    ((source,),) = {e.source for e in hets}
+    targets = sorted((e.target[0] for e in hets), key=lambda i: graph.node(i).x[0])
+    assert_allclose(graph.node(source).x, [0, 0], atol=0.1)
+    assert [graph.node(i).kind for i in targets] == ["saddle", "saddle"]
+    assert_allclose([graph.node(i).x[0] for i in targets], [-1, 1], atol=0.1)
+    # Each row describes its own branch, and the event point is the midpoint
+    # of its orbit, on y = 0 between the saddles.
+    assert len({e.description for e in hets}) == 2
+    assert sorted(np.sign(e.x[0]) for e in hets) == [-1, 1]
+    assert all(abs(e.x[1]) < 1e-6 for e in hets)
+    assert len(seq.intervals) == 2 and all(i.morse_smale for i in seq.intervals)
 
 
 # ----------------------------------------------------------------------
@@ -513,6 +562,75 @@ def test_branches_that_stop_early_make_the_sampling_finer():
     assert len(coarse.samples) == 3
     assert len(fine.samples) > len(coarse.samples)
     assert len(fine.branches) > len(coarse.branches)
+
+
+def test_incomplete_message_at_a_degenerate_point_blames_the_step_size():
+    # The mean of three orthogonal patterns of size d = 4 is a rest point
+    # whose f_x = beta Cov - I has a double eigenvalue crossing zero at
+    # beta = N / d = 3/4: no step size lets the continuation through.
+    from bifurc import models
+
+    patterns = [[1, 1, -1, -1], [1, -1, 1, -1], [-1, 1, 1, -1]]
+    system = models.modern_hopfield(np.array(patterns, float), beta=0.0)
+    seq = bifurcation_sequence(
+        system, "beta", (0.0, 4.0), n_samples=5, connections=False
+    )
+
+    assert seq.status is Status.INCOMPLETE
+    where = seq.message.split("stop being followed", 1)[1]
+    values = [float(v) for v in re.findall(r"beta = ([-+0-9.eE]+)", where)]
+    assert len(values) >= 2
+    assert_allclose(values, 0.75, atol=1e-6)
+    assert "step_too_small" in where and "2 eigenvalues near zero" in where
+    assert "raise max_steps" not in seq.message
+
+
+def test_sequence_of_a_model_undefined_in_the_whole_box_says_so():
+    def f(x, p):
+        raise ValueError("no model here")
+
+    system = System.from_callable(f, ["x"], {"a": 0.0}, box=([-1.0], [1.0]))
+    seq = bifurcation_sequence(system, "a", (0.0, 1.0), n_samples=3)
+
+    assert seq.status is Status.USER_ERROR
+    assert "no model here" in seq.message and "give a box" in seq.message
+    assert seq.events == () and seq.tracks == ()
+
+
+@pytest.mark.slow
+def test_hopfield_fold_pair_missed_for_some_seeds():
+    """The symmetric pair of folds of the default network is found for any seed.
+
+    The fold is checked against an independent solve of f = 0, det f_x = 0
+    by scipy's root finder.
+    """
+    from scipy.optimize import root
+
+    from bifurc import models
+
+    entry = models.get("hopfield")
+    system = entry.build()
+    text = ["order", "label", "kind", "source", "target", "description"]
+    tables = [
+        bifurcation_sequence(system, entry.param, entry.p_range, seed=seed).table
+        for seed in range(6)
+    ]
+    for table in tables[1:]:
+        pd.testing.assert_frame_equal(table[text], tables[0][text])
+        assert_allclose(table["value"], tables[0]["value"], rtol=1e-9)
+
+    folds = tables[0][tables[0]["label"] == "LP"]
+    assert len(folds) == 2
+    for _, row in folds.iterrows():
+        x = row[list(system.variables)].to_numpy(float)
+
+        def fold(z):
+            p = system.parameter_vector({"beta": z[-1]})
+            return np.append(system.f(z[:-1], p), np.linalg.det(system.fx(z[:-1], p)))
+
+        solution = root(fold, np.append(x + 1e-3, row["value"] + 1e-3), tol=1e-13)
+        assert np.max(np.abs(fold(solution.x))) < 1e-12
+        assert_allclose(row["value"], solution.x[-1], rtol=1e-9)
 
 
 def test_verbose_run_logs_its_stages(caplog):

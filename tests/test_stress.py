@@ -311,12 +311,6 @@ def test_random_symmetric_hopfield_networks():
     assert tally.checked["BP"] >= MIN_CHECKED["BP"], tally.report()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Hopf points are missed or located at a step end when another "
-    "eigenvalue crosses in the same step (see the closed-form test below)",
-    raises=AssertionError,
-)
 def test_random_nonsymmetric_hopfield_networks():
     tally = _stress_networks(symmetric=False)
     assert not tally.failures, tally.report()
@@ -350,19 +344,7 @@ def _origin_events(rng, symmetric):
 
 @pytest.mark.parametrize(
     "symmetric",
-    [
-        True,
-        pytest.param(
-            False,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a Hopf point in a step where another eigenvalue also "
-                "crosses is dropped (the nearest right eigenvalue is not its "
-                "partner) or placed at the step end",
-                raises=AssertionError,
-            ),
-        ),
-    ],
+    [True, False],
     ids=["symmetric", "nonsymmetric"],
 )
 def test_origin_events_of_random_networks_have_the_closed_form(symmetric):
