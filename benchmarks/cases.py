@@ -8,10 +8,12 @@ the sparse Laplacian) and the checks of the located folds are not.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import resource
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import problems
@@ -67,8 +69,23 @@ class Case:
 
 
 def peak_rss_mb():
-    """Peak resident set size of this process so far, in MB (ru_maxrss)."""
+    """Peak resident memory of this process in MB.
+
+    The peak since the last `reset_peak` (Linux VmHWM), else the peak of the
+    whole process so far (``ru_maxrss``).
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def reset_peak():
+    """Start a new window for `peak_rss_mb`, where the system allows it."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
 
 
 def timed(func):
@@ -76,6 +93,13 @@ def timed(func):
     cpu, wall = time.process_time(), time.perf_counter()
     result = func()
     return result, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def measured(func):
+    """`timed`, plus the peak memory (MB) while `func` ran: ``(result, costs)``."""
+    reset_peak()
+    result, cpu, wall = timed(func)
+    return result, {"cpu": cpu, "wall": wall, "peak_rss_mb": peak_rss_mb()}
 
 
 def _repeat(func, share=1.0):
@@ -164,10 +188,12 @@ def _float_or_none(value):
     return None if value is None else float(value)
 
 
-def record(
-    case, branch_name, system, branch, cpu, wall, costs, expected=None, exact=None
-):
-    """The record of one timed branch: counts, times, memory, special points."""
+def record(case, branch_name, system, branch, costs, expected=None, exact=None):
+    """The record of one timed branch: counts, times, memory, special points.
+
+    `costs` holds the branch's ``cpu``, ``wall`` and ``peak_rss_mb`` and the
+    reference costs of `reference_costs`.
+    """
     points = [
         _check_point(system, branch, sp_, exact)
         for sp_ in branch.special_points
@@ -182,10 +208,7 @@ def record(
         "branch": branch_name,
         "n": system.n,
         "points": len(branch),
-        "cpu": cpu,
-        "wall": wall,
         **costs,
-        "peak_rss_mb": peak_rss_mb(),
         "status": str(branch.status),
         "counts": counts,
         "special": points,
@@ -223,8 +246,8 @@ def hopfield_case(n, symmetric=True):
         x = bifurc.find_equilibrium(system, bias, p_start)[0]
         return bifurc.continuation(system, x, "beta", interval, p0=BETA_START)
 
-    first, cpu, wall = timed(primary)
-    records = [record(name, "primary", system, first, cpu, wall, costs)]
+    first, spent = measured(primary)
+    records = [record(name, "primary", system, first, spent | costs)]
 
     def second():
         top = bifurc.find_equilibrium(system, first.x[-1], p_end)[0]
@@ -233,11 +256,11 @@ def hopfield_case(n, symmetric=True):
             return f"Newton from -x(beta = 3) did not converge (|f| = {residual:.2g})"
         return bifurc.continuation(system, x, "beta", interval, p0=BETA_END)
 
-    branch, cpu, wall = timed(second)
+    branch, spent = measured(second)
     if isinstance(branch, str):
         return records + [skipped(name, "second", system.n, branch)]
     expected = EXPECTED_FOLDS.get(n) if symmetric else None
-    records.append(record(name, "second", system, branch, cpu, wall, costs, expected))
+    records.append(record(name, "second", system, branch, spent | costs, expected))
     return records
 
 
@@ -255,6 +278,10 @@ MODERN_INTERVAL = (0.1, 50.0)
 # upper one back at lam = 1, passing its single fold near lam = 6.8.
 BRATU_INTERVAL = (1.0, 7.0)
 
+# Largest step of the Bratu runs: the branch is smooth away from its fold,
+# where the tangent-angle control shortens the steps anyway.
+BRATU_DS_MAX = 1.0
+
 CUSP_INTERVAL = (-1.0, 1.0)
 CUSP_FOLDS = (-2 / (3 * np.sqrt(3)), 2 / (3 * np.sqrt(3)))
 
@@ -271,8 +298,8 @@ def modern_case():
         lo = MODERN_INTERVAL[0]
         return bifurc.continuation(system, x, "beta", MODERN_INTERVAL, p0=lo)
 
-    branch, cpu, wall = timed(run)
-    return [record("modern-hopfield", "mean", system, branch, cpu, wall, costs)]
+    branch, spent = measured(run)
+    return [record("modern-hopfield", "mean", system, branch, spent | costs)]
 
 
 def bratu_case(n_grid):
@@ -287,11 +314,13 @@ def bratu_case(n_grid):
     def run():
         x = bifurc.find_equilibrium(system, x0, p)[0]
         lo = BRATU_INTERVAL[0]
-        return bifurc.continuation(system, x, "lam", BRATU_INTERVAL, p0=lo)
+        return bifurc.continuation(
+            system, x, "lam", BRATU_INTERVAL, p0=lo, ds_max=BRATU_DS_MAX
+        )
 
-    branch, cpu, wall = timed(run)
+    branch, spent = measured(run)
     name = f"bratu-{n_grid}"
-    return [record(name, "lower-upper", system, branch, cpu, wall, costs, 1)]
+    return [record(name, "lower-upper", system, branch, spent | costs, 1)]
 
 
 def cusp_case():
@@ -306,9 +335,8 @@ def cusp_case():
         lo = CUSP_INTERVAL[0]
         return bifurc.continuation(system, x, "mu", CUSP_INTERVAL, p0=lo)
 
-    branch, cpu, wall = timed(run)
-    args = (costs, 2, CUSP_FOLDS)
-    return [record("cusp", "s-curve", system, branch, cpu, wall, *args)]
+    branch, spent = measured(run)
+    return [record("cusp", "s-curve", system, branch, spent | costs, 2, CUSP_FOLDS)]
 
 
 def all_cases():

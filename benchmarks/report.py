@@ -216,10 +216,12 @@ MARKDOWN_HEADER = (
 
 
 def _markdown_row(rec):
+    lead = f"| {rec['case']} | {rec['branch']} | {rec['n']} |"
     if "error" in rec:
-        return (
-            f"| {rec['case']} | {rec['branch']} | {rec['n']} | failed: {rec['error']} |"
-        )
+        return f"{lead} failed: {rec['error']} |"
+    if "skipped" in rec:
+        return f"{lead} skipped: {rec['skipped']} |"
+
     d = _derived(rec)
     cells = (
         rec["case"],
@@ -245,7 +247,9 @@ def markdown(records, machine):
         "CPU and wall seconds include the Newton solve at the start; overhead is "
         "CPU seconds per point over the CPU time of one LU factorisation of the "
         "(n+1)x(n+1) bordered matrix (LAPACK getrf, or SuperLU splu for sparse "
-        "systems) measured in the same run; peak MB is the worker process's "
-        "ru_maxrss."
+        "systems) measured in the same run; peak MB is the peak resident memory "
+        "of the process while the branch ran (Linux VmHWM, reset just before "
+        "it; ru_maxrss where that is unavailable), interpreter and libraries "
+        "included."
     )
     return "\n".join(rows) + "\n\n" + notes + "\n\n" + machine_text(machine)

@@ -13,8 +13,9 @@ point, the time of one LU factorisation of the (n+1) x (n+1) bordered matrix
 measured in the same process (LAPACK ``getrf`` through
 ``scipy.linalg.lu_factor``, or SuperLU ``splu`` for sparse systems), the
 overhead ratio (CPU seconds per point over that LU time), the peak resident
-memory of the process (``ru_maxrss``: every case runs in a fresh Python
-process, so it includes the interpreter and the libraries, about 100 MB),
+memory while the branch ran (Linux VmHWM, reset just before the branch;
+``ru_maxrss`` elsewhere; every case runs in a fresh Python process, and the
+figure includes the interpreter and the libraries, about 170 MB),
 and the special points found, each fold with its relative distance to an
 independent refinement (benchmarks/verify.py) or to the exact value.
 """

@@ -50,15 +50,22 @@ logger = logging.getLogger(__name__)
 
 # Full eigenvalues at every point up to these sizes.  Symmetric systems above
 # it use the inertia (eigvalsh costs 7 LU factorisations at n = 100, the
-# inertia one).  For general dense matrices ARPACK's rightmost eigenvalues
-# were measured no faster than all of them (LAPACK) up to n = 500, where
-# both cost about 25 LU factorisations; above this size Arnoldi is used.
+# inertia one), recomputed only where det f_x changes sign ("parity").
+# For general dense matrices ARPACK's rightmost eigenvalues were measured
+# no faster than all of them (LAPACK) up to n = 500, where both cost about
+# 25 LU factorisations; above this size Arnoldi is used.
 _FULL_EIG_MAX_SYMMETRIC = 64
 _FULL_EIG_MAX_GENERAL = 600
 
 # Hopf location needs all eigenvalues near the crossing; up to this size a
 # dense eigensolver is used, above it shift-invert Arnoldi.
 _DENSE_EIG_MAX = 600
+
+# In ``"parity"`` mode the inertia is recomputed at least every this many
+# points even when det f_x keeps its sign: a guard against two eigenvalues
+# crossing zero unseen (at n = 500 the inertia costs 0.8 LU factorisations,
+# so this adds about 0.16 per point).
+_PARITY_REFRESH = 5
 
 # Step-size factors from the number of corrector iterations (chord iterations
 # are cheap, so up to five are a good step) ...
@@ -153,8 +160,9 @@ class ContinuationOptions:
         ``"auto"``, ``"eigenvalues"`` (all, every point), ``"inertia"``
         (symmetric systems: an LDL^T factorisation at every point),
         ``"parity"`` (symmetric systems: the inertia only where the sign of
-        det f_x changes; the default for sparse ones), ``"arnoldi"`` (the
-        rightmost few) or ``"none"``.
+        det f_x changes, and every few points; the default for symmetric
+        systems above 64 variables), ``"arnoldi"`` (the rightmost few) or
+        ``"none"``.
     n_eigenvalues : int
         How many rightmost eigenvalues Arnoldi computes.
     state_scale : str or tuple of float
@@ -300,6 +308,7 @@ class _Point:
         "values",
         "problem",
         "chord",
+        "carried_for",
     )
 
     def __init__(self, problem, y, tangent, lu, row, weights, jac):
@@ -311,6 +320,7 @@ class _Point:
         self.values = ()
 
         self.chord = True
+        self.carried_for = 0
 
     @property
     def bp_sign(self):
@@ -341,7 +351,7 @@ class _Point:
         )
 
         other.n_unstable, other.eigenvalues = self.n_unstable, self.eigenvalues
-        other.chord = self.chord
+        other.chord, other.carried_for = self.chord, self.carried_for
         other.values = self.problem.test_values(other)
 
         return other
@@ -370,9 +380,8 @@ class _Stability:
             return mode
 
         if self.symmetric:
-            if system.sparse:
-                return "parity"
-            return "eigenvalues" if system.n <= _FULL_EIG_MAX_SYMMETRIC else "inertia"
+            small = system.n <= _FULL_EIG_MAX_SYMMETRIC and not system.sparse
+            return "eigenvalues" if small else "parity"
         small = system.n <= _FULL_EIG_MAX_GENERAL and not system.sparse
 
         return "eigenvalues" if small else "arnoldi"
@@ -385,11 +394,14 @@ class _Stability:
         """The previous count, in ``"parity"`` mode when det f_x kept its sign.
 
         An odd number of real eigenvalues crossing zero flips the sign of
-        det f_x, known from the bordered factorisation at no cost; only then
-        (or at the start) is the inertia recomputed.  Two crossings within
-        one step go unseen in this mode until the next sign change.
+        det f_x, known from the bordered factorisation at no cost; only then,
+        at the start, and every `_PARITY_REFRESH` points is the inertia
+        recomputed.  Two crossings within those points go unseen in this
+        mode until the next recomputation.
         """
         if self.mode != "parity" or previous is None or previous.n_unstable < 0:
+            return None
+        if previous.carried_for + 1 >= _PARITY_REFRESH:
             return None
         sign = point.fx_sign
 
@@ -401,10 +413,12 @@ class _Stability:
             return -1, None
         matrix = jac
 
-        if self.system.symmetrizer is not None:
+        own = self.system.symmetrizer is not None
+        if own:
             matrix = ev.call(self.system.symmetrizer, y, "the symmetrizer")
         if self.mode in ("inertia", "parity"):
-            return inertia(matrix)[0], np.empty(0)
+            # A fresh symmetrizer may be overwritten by the factorisation.
+            return inertia(matrix, ev.ordering, overwrite=own)[0], np.empty(0)
 
         if self.mode == "arnoldi":
             return self._rightmost(matrix)
@@ -534,6 +548,7 @@ class _Problem:
             point.n_unstable, point.eigenvalues = self.stability.evaluate(ev, y, jac)
         else:
             point.n_unstable, point.eigenvalues = carried, np.empty(0)
+            point.carried_for = previous.carried_for + 1
 
         point.values = self.test_values(point)
 

@@ -16,7 +16,11 @@ The continuation loop treats them all alike.
 Location is a bracketed root search (the Illinois variant of regula falsi,
 with bisection as a safeguard) on a continuous version of the test function,
 each evaluation being a point corrected onto the branch at a given arclength
-from the left end of the step.
+from the left end of the step.  For H the bracket is kept by the count of
+unstable complex eigenvalues itself, and the continuous function (the real
+part of the complex eigenvalue nearest the imaginary axis, re-solved at each
+trial point) only proposes trial points; a located H whose eigenvalue does
+not cross the axis continuously is not reported.
 
 References
 ----------

@@ -21,6 +21,13 @@ structure (Kuznetsov, "Elements of Applied Bifurcation Theory", ch. 2):
 edges from saddles of index k go to rest points of lower index when the flow
 is generic, and a saddle-to-saddle edge between saddles of equal index is a
 global (heteroclinic) bifurcation.
+
+Known shortcomings: a census finds a rest point only if some start reaches
+it, and the Newton basins of sources and saddles shrink to almost nothing
+where f is nearly piecewise linear (a diffusion landscape at small noise):
+these can be missed unless the time-reversed flow carries starts to them
+(`reverse_starts`); of the symmetries of f only oddness, f(-x) = -f(x), is
+detected and used.
 """
 
 from __future__ import annotations
@@ -96,6 +103,15 @@ DEFLATION_SHIFT = 1.0
 ODD_RTOL = 1e-10
 ODD_TEST_POINTS = 3
 ODD_TEST_SEED = 20150417
+
+# Starts carried by the time-reversed flow x' = -f(x) before Newton's
+# method: for this long (in the flow's time, models scaled to order one),
+# with these tolerances (the end point only seeds Newton).  Sources of f
+# are sinks of -f; their Newton basins shrink to nothing where f is nearly
+# piecewise linear (e.g. a diffusion landscape at small noise).
+REVERSE_FLOW_TIME = 20.0
+REVERSE_FLOW_RTOL = 1e-4
+REVERSE_FLOW_ATOL = 1e-6
 
 # An eigenvalue counts as zero (non-hyperbolic rest point) when its real
 # part is below this times the largest eigenvalue modulus (or 1).
@@ -303,6 +319,7 @@ def find_rest_points(
     tol=NEWTON_FTOL,
     max_iter=NEWTON_MAX_ITER,
     use_odd_symmetry=True,
+    reverse_starts=0,
     verbose=0,
 ):
     """Find the rest points of `system` inside a box by multi-start Newton.
@@ -339,6 +356,12 @@ def find_rest_points(
         Test whether ``f(-x) = -f(x)`` (at a few random points) and, if so,
         start Newton at the origin and at the mirror image of every root
         known or found.
+    reverse_starts : int
+        How many of the quasi-random starts are first carried by the
+        time-reversed flow ``x' = -f(x)`` (for `REVERSE_FLOW_TIME`, or until
+        they leave the box), whose end points are tried as well: sources of
+        f attract them, and saddles slow them down.  Costly; for sources
+        whose Newton basins are tiny.
     verbose : int
         0 silent, 1 a summary line (logged at INFO; each root at DEBUG).
 
@@ -351,10 +374,14 @@ def find_rest_points(
     """
     p = _parameter_vector(system, p, params)
     lower, upper = resolve_box(system, box)
-    n_starts = _positive_int(n_starts, "n_starts")
+    n_starts = _int_at_least(n_starts, "n_starts", 1)
+    reverse_starts = _int_at_least(reverse_starts, "reverse_starts", 0)
     known = [system.check_state(r, "known root") for r in known]
+    sobol = list(_sobol_starts(lower, upper, n_starts, seed))
     starts = [system.check_state(s, "extra start") for s in extra_starts]
-    starts += list(_sobol_starts(lower, upper, n_starts, seed))
+    starts += sobol + _reverse_flow_ends(
+        system, p, sobol[:reverse_starts], (lower, upper)
+    )
 
     search = _DeflatedSearch(system, p, lower, upper, known, tol, max_iter)
     for start in starts:
@@ -378,6 +405,48 @@ def find_rest_points(
         status=status,
         message=message,
     )
+
+
+def _reverse_flow_ends(system, p, starts, box):
+    """Where the time-reversed flow carries each start, if it stays in the box.
+
+    Orbits that leave the box (grown by `ESCAPE_MARGIN`) are dropped, as are
+    those along which f fails.
+
+    Returns
+    -------
+    list of ndarray, shape (n,)
+    """
+    from scipy.integrate import solve_ivp
+
+    def backward(t, x):
+        value = _value_or_none(system, x, p)
+        return -value if value is not None else np.full_like(x, np.nan)
+
+    def jacobian(t, x):
+        jac = system.fx(x, p)
+        return -(jac.toarray() if sp.issparse(jac) else np.asarray(jac))
+
+    def leaves(t, x):
+        return 1.0 if in_box(x, box, ESCAPE_MARGIN) else -1.0
+
+    leaves.terminal = True
+    ends = []
+    for start in starts:
+        # The reversed flow of a dissipative model blows up away from its
+        # sources: overflow there only ends the orbit.
+        with np.errstate(all="ignore"):
+            try:
+                orbit = solve_ivp(
+                    backward, (0.0, REVERSE_FLOW_TIME), start, method="LSODA",
+                    jac=jacobian, rtol=REVERSE_FLOW_RTOL, atol=REVERSE_FLOW_ATOL,
+                    events=leaves,
+                )  # fmt: skip
+            except (UserFunctionError, ValueError):
+                continue
+        if orbit.status == 0 and np.all(np.isfinite(orbit.y[:, -1])):
+            ends.append(orbit.y[:, -1])
+    return ends
 
 
 def _is_odd(system, p, lower, upper):
@@ -464,9 +533,13 @@ def _parameter_vector(system, p, params):
     return p
 
 
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise InputError(f"{name} must be a positive integer, got {value!r}")
+def _int_at_least(value, name, low):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or value < low
+    ):
+        raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
     return int(value)
 
 
@@ -729,18 +802,20 @@ def _merit(system, x, p, roots, scale):
     """Norm of the deflated residual m(x) f(x), and f(x).
 
     Where f raises the merit is infinite (and f NaN): backtracking then
-    shortens the step, as it does where f overflows.
+    shortens the step, as it does where f overflows (silently: a trial step
+    far out is expected to overflow in a model like exp(x)).
     """
-    try:
-        value = np.asarray(system.f(x, p), dtype=float)
-    except UserFunctionError:
-        return np.inf, np.full(np.shape(x), np.nan)
-    factor = 1.0
-    for root in roots:
-        dist2 = float(np.sum(((x - root) / scale) ** 2))
-        factor *= max(dist2, 1e-300) ** (-DEFLATION_POWER / 2) + DEFLATION_SHIFT
+    with np.errstate(over="ignore", invalid="ignore"):
+        try:
+            value = np.asarray(system.f(x, p), dtype=float)
+        except UserFunctionError:
+            return np.inf, np.full(np.shape(x), np.nan)
 
-    norm = factor * float(np.linalg.norm(value))
+        factor = 1.0
+        for root in roots:
+            dist2 = float(np.sum(((x - root) / scale) ** 2))
+            factor *= max(dist2, 1e-300) ** (-DEFLATION_POWER / 2) + DEFLATION_SHIFT
+        norm = factor * float(np.linalg.norm(value))
     return (norm if np.isfinite(norm) else np.inf), value
 
 

@@ -38,6 +38,7 @@ from scipy.linalg import lapack
 
 __all__ = [
     "Factorization",
+    "SparseOrdering",
     "factorize",
     "factorize_bordered",
     "bordered",
@@ -61,6 +62,12 @@ _NULL_SEED = 20240501
 # interchanges can be unstable for indefinite matrices).
 _SPARSE_LDL_GROWTH = 1e10
 
+# Threshold partial pivoting of SuperLU on matrices already in a
+# fill-reducing order: a diagonal pivot is kept when it is at least this
+# share of the largest entry of its column, which keeps the ordering (and so
+# the fill) intact while bounding element growth as partial pivoting does.
+_PIVOT_THRESHOLD = 0.1
+
 # Arnoldi (ARPACK) tolerance for the few rightmost eigenvalues: the signs of
 # real parts matter, not their last digits.
 _ARNOLDI_TOL = 1e-10
@@ -78,6 +85,10 @@ class Factorization:
         `matrix` is the transpose A^T of the matrix A meant (solves and the
         determinant refer to A).  A C-ordered A is factorised through the
         Fortran-ordered view A^T, without a copy.
+    order : ndarray of int, shape (N,), optional
+        A sparse `matrix` is the symmetric permutation ``A[order][:, order]``
+        of the matrix A meant, already in a fill-reducing order (see
+        `SparseOrdering`); it is factorised as it is, and solves refer to A.
 
     Attributes
     ----------
@@ -89,10 +100,11 @@ class Factorization:
         True when a pivot is exactly zero (solves are then meaningless).
     """
 
-    def __init__(self, matrix, transposed=False):
+    def __init__(self, matrix, transposed=False, order=None):
         self.n = matrix.shape[0]
         self.sparse = sp.issparse(matrix)
         self.transposed = transposed
+        self._order = order
 
         if self.sparse:
             self._init_sparse(matrix)
@@ -103,8 +115,16 @@ class Factorization:
     def _init_sparse(self, matrix):
         self._lu = None
         self.singular = False
+        options = {}
+        if self._order is not None:
+            options = {
+                "permc_spec": "NATURAL",
+                "diag_pivot_thresh": _PIVOT_THRESHOLD,
+                "options": {"SymmetricMode": True},
+            }
+
         try:
-            self._lu = spla.splu(sp.csc_matrix(matrix, dtype=float))
+            self._lu = spla.splu(sp.csc_matrix(matrix, dtype=float), **options)
         except RuntimeError:
             # SuperLU reports an exactly singular factor by raising.
             self.singular = True
@@ -126,9 +146,18 @@ class Factorization:
         transpose = transpose != self.transposed
 
         if self.sparse:
-            trans = "T" if transpose else "N"
-            return self._lu.solve(np.asarray(rhs, dtype=float), trans=trans)
+            return self._sparse_solve(np.asarray(rhs, dtype=float), transpose)
         z, _ = lapack.dgetrs(self._lu, self._piv, rhs, trans=int(transpose))
+
+        return z
+
+    def _sparse_solve(self, rhs, transpose):
+        """SuperLU solve, through the symmetric permutation if there is one."""
+        trans = "T" if transpose else "N"
+        if self._order is None:
+            return self._lu.solve(rhs, trans=trans)
+        z = np.empty_like(rhs)
+        z[self._order] = self._lu.solve(rhs[self._order], trans=trans)
 
         return z
 
@@ -177,18 +206,28 @@ class Factorization:
         return self.det_sign * float(np.exp(min(self.log_abs_det - reference, 700.0)))
 
 
-def factorize(matrix):
-    """LU-factorise a dense or sparse square matrix; see `Factorization`."""
+def factorize(matrix, ordering=None):
+    """LU-factorise a dense or sparse square matrix; see `Factorization`.
+
+    A sparse `matrix` is factorised in the fill-reducing order kept by
+    `ordering` (a `SparseOrdering`) when one is given.
+    """
+    if sp.issparse(matrix) and ordering is not None:
+        permuted, order = ordering.permuted(matrix)
+        return Factorization(permuted, order=order)
     return Factorization(matrix)
 
 
-def factorize_bordered(jac, column, row):
+def factorize_bordered(jac, column, row, ordering=None):
     """LU factors of ``[[jac, column], [row]]`` (`row` of length n + 1).
 
     Dense matrices are assembled in C order, a contiguous copy of a
     C-ordered Jacobian, and factorised as the transpose (see
-    `Factorization`); sparse ones through `bordered` and SuperLU.
+    `Factorization`); sparse ones through `ordering` (a `SparseOrdering`)
+    when given, otherwise through `bordered` and SuperLU's own ordering.
     """
+    if sp.issparse(jac) and ordering is not None:
+        return ordering.factorize_bordered(jac, column, row)
     if sp.issparse(jac):
         return Factorization(bordered(jac, column, row))
     n = jac.shape[0]
@@ -233,6 +272,136 @@ def bordered(jac, column, row, corner=0.0):
     return out
 
 
+class SparseOrdering:
+    """A fill-reducing order for sparse Jacobians of one sparsity pattern.
+
+    The order is computed once per pattern (minimum degree on the pattern of
+    ``|A| + |A^T|``) and kept, with the index maps that assemble the
+    permuted bordered matrix ``[[f_x, f_p], [r^T]]`` straight from the data of
+    f_x: the dense border row and column are placed last, where they cause
+    no fill beyond themselves.  SuperLU then factorises in that order with
+    threshold pivoting that prefers the diagonal.  Compared with SuperLU's
+    default (COLAMD on the whole bordered matrix, whose dense row and column
+    mislead it) this saves the ordering at every step and about half of the
+    fill on 2-D grids.
+
+    Notes
+    -----
+    The permutation is symmetric, ``B_p = P B P^T``, so ``det B_p = det B``
+    and the determinant sign and inertia read from the factors are those
+    of B.  A Jacobian with a different pattern triggers a new order.
+    """
+
+    def __init__(self):
+        self._indptr = self._indices = None
+        self._position = None
+        self._maps = {}
+
+    def _canonical(self, jac):
+        """`jac` as a CSR matrix with sorted, unique indices."""
+        csr = sp.csr_matrix(jac, dtype=float)
+        if not csr.has_canonical_format:
+            csr = csr.copy()
+            csr.sum_duplicates()
+        return csr
+
+    def holds(self, jac):
+        """Whether `jac` has the pattern whose order is kept."""
+        if self._indptr is None:
+            return False
+        csr = self._canonical(jac)
+        return np.array_equal(self._indptr, csr.indptr) and np.array_equal(
+            self._indices, csr.indices
+        )
+
+    def _update(self, csr):
+        """Recompute the order when the pattern of `csr` is new."""
+        same = (
+            self._indptr is not None
+            and np.array_equal(self._indptr, csr.indptr)
+            and np.array_equal(self._indices, csr.indices)
+        )
+        if same:
+            return
+        self._indptr, self._indices = csr.indptr.copy(), csr.indices.copy()
+        self._position = _minimum_degree_positions(csr)
+        self._maps = {}
+
+    def _map(self, csr, border):
+        """Gather order, indices and pointers of the permuted CSC matrix."""
+        if border in self._maps:
+            return self._maps[border]
+        n = csr.shape[0]
+        rows = np.repeat(np.arange(n), np.diff(csr.indptr))
+        cols = csr.indices
+        position = self._position
+
+        if border:
+            rows = np.concatenate([rows, np.arange(n), np.full(n + 1, n)])
+            cols = np.concatenate([cols, np.full(n, n), np.arange(n + 1)])
+            position = np.append(position, n)
+        size = n + 1 if border else n
+        new_rows, new_cols = position[rows], position[cols]
+
+        gather = np.lexsort((new_rows, new_cols))
+        indptr = np.zeros(size + 1, dtype=np.int64)
+        np.cumsum(np.bincount(new_cols, minlength=size), out=indptr[1:])
+        order = np.argsort(position)
+        self._maps[border] = (gather, new_rows[gather], indptr, order)
+
+        return self._maps[border]
+
+    def permuted(self, jac, column=None, row=None):
+        """The permuted matrix (bordered when `column` and `row` are given).
+
+        Returns
+        -------
+        matrix : scipy.sparse.csc_matrix, shape (N, N)
+        order : ndarray of int, shape (N,)
+            ``matrix = A[order][:, order]`` for the matrix A meant.
+        """
+        csr = self._canonical(jac)
+        self._update(csr)
+        border = column is not None
+        gather, indices, indptr, order = self._map(csr, border)
+
+        data = csr.data
+        if border:
+            data = np.concatenate([data, column, row])
+        size = order.size
+        matrix = sp.csc_matrix((data[gather], indices, indptr), shape=(size, size))
+
+        return matrix, order
+
+    def factorize_bordered(self, jac, column, row):
+        """LU factors of ``[[jac, column], [row]]``; see `Factorization`."""
+        matrix, order = self.permuted(jac, np.asarray(column, float), row)
+        return Factorization(matrix, order=order)
+
+
+def _minimum_degree_positions(csr):
+    """Position of each index in a minimum-degree order of ``|A| + |A^T|``.
+
+    SuperLU computes the order while factorising a diagonally dominant
+    matrix of the same symmetric pattern, so no pivoting disturbs it.
+    """
+    pattern = abs(csr) + abs(csr.T)
+    pattern = sp.csc_matrix((pattern != 0).astype(float))
+    pattern.setdiag(0.0)
+    pattern.eliminate_zeros()
+
+    degree = np.asarray(pattern.sum(axis=0)).ravel()
+    model = sp.csc_matrix(sp.diags(degree + 1.0) - pattern)
+    lu = spla.splu(
+        model,
+        permc_spec="MMD_AT_PLUS_A",
+        diag_pivot_thresh=0.0,
+        options={"SymmetricMode": True},
+    )
+
+    return np.asarray(lu.perm_c, dtype=np.int64)
+
+
 def permutation_parity(perm):
     """Parity (0 even, 1 odd) of a permutation given as an index array.
 
@@ -259,7 +428,7 @@ def _sytrf_lwork(n):
     return max(int(work), 1) if info == 0 else max(n, 1)
 
 
-def inertia(matrix):
+def inertia(matrix, ordering=None, overwrite=False):
     """Numbers of positive, negative and zero eigenvalues of a symmetric matrix.
 
     Parameters
@@ -269,6 +438,11 @@ def inertia(matrix):
         (dsytrf); sparse ones a SuperLU factorisation restricted to diagonal
         pivots (an LDL^T in disguise), falling back to eigenvalues when that
         factorisation is not trustworthy.
+    ordering : SparseOrdering, optional
+        Its fill-reducing order is used for a sparse `matrix` of the
+        pattern it holds (instead of computing one).
+    overwrite : bool
+        A dense `matrix` may be destroyed (saves a copy).
 
     Returns
     -------
@@ -283,12 +457,14 @@ def inertia(matrix):
     otherwise two with the sign of a).
     """
     if sp.issparse(matrix):
-        return _sparse_inertia(matrix)
+        return _sparse_inertia(matrix, ordering)
     a = np.asarray(matrix, dtype=float)
     n = a.shape[0]
     # A symmetric C-ordered array is its own Fortran-ordered transpose.
     a = a.T if a.flags.c_contiguous else a
-    ldu, ipiv, info = lapack.dsytrf(a, lower=1, lwork=_sytrf_lwork(n))
+    ldu, ipiv, info = lapack.dsytrf(
+        a, lower=1, lwork=_sytrf_lwork(n), overwrite_a=overwrite
+    )
 
     if info < 0:
         raise ValueError(f"dsytrf rejected its argument {-info}")
@@ -315,16 +491,18 @@ def _block_inertia(diag, sub, ipiv):
     return pos, neg, zero
 
 
-def _sparse_inertia(matrix):
+def _sparse_inertia(matrix, ordering=None):
     """Inertia of a sparse symmetric matrix (see `inertia`)."""
     a = sp.csc_matrix(matrix, dtype=float)
     n = a.shape[0]
+    spec = "MMD_AT_PLUS_A"
+    if ordering is not None and ordering.holds(matrix):
+        # A symmetric permutation keeps the inertia.
+        a, spec = ordering.permuted(matrix)[0], "NATURAL"
+
     try:
         lu = spla.splu(
-            a,
-            permc_spec="MMD_AT_PLUS_A",
-            diag_pivot_thresh=0.0,
-            options={"SymmetricMode": True},
+            a, permc_spec=spec, diag_pivot_thresh=0.0, options={"SymmetricMode": True}
         )
     except RuntimeError:
         lu = None

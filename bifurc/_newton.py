@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._errors import InputError, UserFunctionError
-from ._linalg import factorize, factorize_bordered
+from ._linalg import SparseOrdering, factorize, factorize_bordered
 
 __all__ = ["Evaluator", "StepError", "Correction", "correct", "find_equilibrium"]
 
@@ -94,6 +94,8 @@ class Evaluator:
     ----------
     counts : dict
         Numbers of evaluations of f, of the Jacobian and of factorisations.
+    ordering : SparseOrdering or None
+        The fill-reducing order of sparse Jacobians (None when dense).
     """
 
     def __init__(self, system, k, p_fixed):
@@ -103,6 +105,8 @@ class Evaluator:
         self.n = system.n
         self.sparse = bool(system.sparse)
         self.counts = {"f": 0, "jacobian": 0, "lu": 0}
+        # Sparse Jacobians keep one fill-reducing order for the whole run.
+        self.ordering = SparseOrdering() if self.sparse else None
 
         self._last = np.zeros(self.n + 1)
         self._last[-1] = 1.0
@@ -196,7 +200,7 @@ class Evaluator:
     def factor(self, jac, fp, row):
         """Factorise the bordered matrix [[f_x, f_p], [row]]."""
         self.counts["lu"] += 1
-        return factorize_bordered(jac, fp, row)
+        return factorize_bordered(jac, fp, row, self.ordering)
 
     def tangent(self, lu):
         """Solution of ``B z = e_{n+1}``: a tangent with ``row . z = 1``."""
@@ -468,7 +472,7 @@ def newton_fixed(ev, x, pk, *, tol=1e-10, max_iter=50):
 
     for _ in range(max_iter):
         jac, _ = ev.jacobian(y)
-        step = _fixed_step(jac, value)
+        step = _fixed_step(jac, value, ev.ordering)
         y, value, norm = _backtrack(ev, y, step, value)
         residual = float(np.max(np.abs(value), initial=0.0))
         small = residual <= max(_RESIDUAL_DROP * first, tol)
@@ -478,10 +482,13 @@ def newton_fixed(ev, x, pk, *, tol=1e-10, max_iter=50):
     return y[:-1], False, float(np.max(np.abs(value), initial=0.0))
 
 
-def _fixed_step(jac, value):
+def _fixed_step(jac, value, ordering=None):
     """Newton update ``-f_x^{-1} f`` (minimum-norm least squares if singular)."""
     n = value.size
-    lu = factorize(jac.tocsc() if sp.issparse(jac) else np.array(jac, order="F"))
+    if sp.issparse(jac):
+        lu = factorize(jac if ordering is not None else jac.tocsc(), ordering)
+    else:
+        lu = factorize(np.array(jac, order="F"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         step = lu.solve(-value)

@@ -62,6 +62,10 @@ logger = logging.getLogger(__name__)
 # ends of the interval are two of them.
 DEFAULT_N_SAMPLES = 11
 
+# Starts per census carried by the time-reversed flow before Newton's method
+# (a few: each is an ODE solve; sources attract them).
+DEFAULT_REVERSE_STARTS = 8
+
 # Rounds of refinement where a branch stops for no reason (each round adds
 # the midpoint of the sample interval around every unexplained stop).
 DEFAULT_MAX_REFINE = 2
@@ -425,6 +429,10 @@ class SequenceOptions:
         ends of the interval included).
     n_starts : int
         Quasi-random Newton starts per census.
+    reverse_starts : int
+        How many of them are first carried by the time-reversed flow (see
+        `bifurc.find_rest_points`), for sources that Newton's method rarely
+        reaches.
     seed : int
         Seed of the starts; the same seed gives the same table.
     max_refine : int
@@ -450,6 +458,7 @@ class SequenceOptions:
 
     n_samples: int = DEFAULT_N_SAMPLES
     n_starts: int = DEFAULT_N_STARTS
+    reverse_starts: int = DEFAULT_REVERSE_STARTS
     seed: int = 0
     max_refine: int = DEFAULT_MAX_REFINE
     connections: bool = True
@@ -463,7 +472,8 @@ class SequenceOptions:
     progress: bool = False
 
     def __post_init__(self):
-        lows = {"n_samples": 2, "n_starts": 1, "max_refine": 0, "seed": 0, "verbose": 0}
+        lows = {"n_samples": 2, "n_starts": 1, "reverse_starts": 0, "max_refine": 0}
+        lows.update(seed=0, verbose=0)
         for name, low in lows.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer):
@@ -530,7 +540,8 @@ def bifurcation_sequence(
     options : SequenceOptions, optional
         All settings; keywords override its fields.
     **knobs
-        Fields of `SequenceOptions`: ``n_samples``, ``n_starts``, ``seed``,
+        Fields of `SequenceOptions`: ``n_samples``, ``n_starts``,
+        ``reverse_starts``, ``seed``,
         ``max_refine``, ``connections``, ``ds``, ``ds_max``, ``max_steps``,
         ``continuation_options``, ``manifold_options``,
         ``connection_options``, ``verbose``, ``progress``.
@@ -561,7 +572,13 @@ def bifurcation_sequence(
 
     Known shortcomings: isolated branches born and dying between two
     samples, and connections within 10% of an interval from a local event,
-    are not found (raise `n_samples`); connections are sought only from
+    are not found (raise `n_samples`); nor are rest points that the census
+    misses at every sample where they exist (sources whose Newton basins
+    are tiny, as in a diffusion landscape at small noise; raise `n_starts`,
+    `reverse_starts` or `n_samples`); a point where several eigenvalues
+    cross zero at once (forced by a symmetry) is not reported as an event:
+    the tracks through it stop there and the status is INCOMPLETE, with
+    the eigenvalues named in the message; connections are sought only from
     saddles with one-dimensional unstable manifolds; whether a Hopf point is
     sub- or supercritical is not decided, so every interval after the first
     one in sweep order is flagged as possibly holding a periodic orbit;
@@ -836,8 +853,9 @@ class _Run:
             self.samples.append(value)
             known = self.points_at(value)
             census = find_rest_points(
-                self.system, self.p_at(value), box=self.box, known=known,
-                n_starts=self.settings.n_starts, seed=seed,
+                self.system, self.p_at(value), box=self.box, known=known, seed=seed,
+                n_starts=self.settings.n_starts,
+                reverse_starts=self.settings.reverse_starts,
             )  # fmt: skip
             if not census.status.success:
                 self.failed_censuses.append((value, census))
@@ -1364,10 +1382,14 @@ class _Run:
         parts = []
         for value, x, track in group:
             why = self._why_stopped(value, x)
-            parts.append(f"{track.label} {track.id} at {self.param} = {value:.10g}{why}")
+            parts.append(
+                f"{track.label} {track.id} at {self.param} = {value:.10g}{why}"
+            )
 
         value, x, _ = group[0]
-        advice = _stop_advice(self.system, x, self.p_at(value), self._stop_status(group))
+        advice = _stop_advice(
+            self.system, x, self.p_at(value), self._stop_status(group)
+        )
         return f"{' and '.join(parts)}: {advice}"
 
     def _branch_end(self, value, x):
@@ -1385,7 +1407,7 @@ class _Run:
         if found is None:
             return ""
         branch, end = found
-        status = branch.special_points[end].data.get("status", branch.status.code)
+        status = _end_status(branch, end).code
         direction = "backward" if end == 0 else "forward"
         match = re.search(
             rf"{direction}: (.*?)(?=; (?:forward|backward): |$)", branch.message
@@ -1398,9 +1420,7 @@ class _Run:
         for value, x, _ in group:
             found = self._branch_end(value, x)
             if found is not None:
-                branch, end = found
-                code = branch.special_points[end].data.get("status")
-                return next((s for s in Status if s.code == code), branch.status)
+                return _end_status(*found)
         return None
 
     # Rows ----------------------------------------------------------------
@@ -1633,6 +1653,15 @@ _STOP_ADVICE = {
         "model is defined"
     ),
 }
+
+
+def _end_status(branch, end):
+    """The status of the run that ended `branch` at `end` (0 or -1)."""
+    point = branch.special_points[end] if branch.special_points else None
+    if point is None or point.label != "EP":
+        return branch.status
+    code = point.data.get("status")
+    return next((status for status in Status if status.code == code), branch.status)
 
 
 def _census_seed(seed, number):

@@ -184,3 +184,16 @@ def test_a_case_runs_in_its_own_process_and_prints_markdown():
     row = next(line for line in stdout.splitlines() if line.startswith("| cusp |"))
     assert "LP 0.3849001795" in row and "LP -0.3849001795" in row
     assert "ru_maxrss" in stdout and "BLAS:" in stdout
+
+
+def test_report_shows_skipped_and_failed_branches():
+    report = _load("report")
+    records = [
+        {"case": "a", "branch": "second", "n": 3, "skipped": "no start"},
+        {"case": "b", "branch": "-", "n": 4, "error": "exit 1: boom"},
+    ]
+    text = report.text(records)
+    assert "skipped: no start" in text and "FAILED: exit 1: boom" in text
+    table = report.markdown(records, report.machine_summary(records))
+    assert "| a | second | 3 | skipped: no start |" in table
+    assert "| b | - | 4 | failed: exit 1: boom |" in table

@@ -174,3 +174,12 @@ def test_second_derivative_rejects_an_unknown_parameter_index(small):
     u = np.zeros(small.n + 1)
     with pytest.raises(bifurc.InputError, match="k must be 0"):
         small.second_derivative(np.zeros(small.n), np.array([1.0]), 1, u, u)
+
+
+def test_registry_builds_the_sparse_model():
+    from bifurc.models import get
+
+    entry = get("bratu2d")
+    system = entry.build(n_grid=6)
+    assert system.n == 36 and system.sparse and system.gradient
+    assert entry.param == "lam" and system.parameters == ("lam",)

@@ -164,6 +164,28 @@ def test_parity_stability_mode_matches_the_inertia():
     assert problems.bratu1d().run().info["stability"] == "parity"
 
 
+def test_parity_is_the_default_for_dense_symmetric_systems_above_64():
+    # Above 64 variables a symmetric dense system carries the inertia where
+    # det f_x keeps its sign, and recomputes it every few points: the counts
+    # equal those of all eigenvalues at every point of a branch with folds.
+    system = problems.benchmark_hopfield(100).system
+    primary = problems.benchmark_hopfield(100).run(p0=0.1, detect=())
+    top = -primary.x[-1]
+    x, converged, _ = bifurc.find_equilibrium(system, top, {"beta": 3.0})
+    assert converged
+
+    runs = [
+        bifurc.continuation(
+            system, x, "beta", (0.1, 3.0), p0=3.0, detect=("LP",), options=options
+        )
+        for options in (None, ContinuationOptions(stability="eigenvalues"))
+    ]
+    assert runs[0].info["stability"] == "parity"
+    assert np.array_equal(runs[0].n_unstable, runs[1].n_unstable)
+    assert np.ptp(runs[0].n_unstable) > 0
+    check_branch(runs[0])
+
+
 def test_stability_function():
     # On the symmetric branch of bratu2 the eigenvalues are x - 1 and x - 3.
     system = problems.bratu2().system

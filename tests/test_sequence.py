@@ -111,12 +111,17 @@ def twin_saddles():
 
     def f(x, p):
         u, v = x
-        return np.array([u - u**3 + 2 * u * v * v, -(1 - 2 * u * u) * v - 8 * v**3 - p[0]])
+        return np.array(
+            [u - u**3 + 2 * u * v * v, -(1 - 2 * u * u) * v - 8 * v**3 - p[0]]
+        )
 
     def jac(x, p):
         u, v = x
         return np.array(
-            [[1 - 3 * u * u + 2 * v * v, 4 * u * v], [4 * u * v, 2 * u * u - 1 - 24 * v * v]]
+            [
+                [1 - 3 * u * u + 2 * v * v, 4 * u * v],
+                [4 * u * v, 2 * u * u - 1 - 24 * v * v],
+            ]
         )
 
     return System.from_callable(
@@ -493,19 +498,126 @@ def test_table_does_not_depend_on_the_order_rest_points_are_found():
 # Command line
 
 
-def test_command_line_without_a_model_prints_the_default_table(capsys):
-    from bifurc import models
+def test_command_line_without_a_model_prints_the_default_table(
+    capsys, default_sequence
+):
     from bifurc.cli import main
 
     assert main(["sequence", "--no-progress"]) == 0
     out = capsys.readouterr().out
 
-    entry = models.get("diffusion")
-    seq = bifurcation_sequence(entry.build(), entry.param, entry.p_range)
+    seq = default_sequence
     assert out.startswith("Bifurcation sequence of diffusion")
     assert seq.events, "the default model should have events"
     for event in seq.events:
         assert f"{event.value:.10g}" in out and event.description in out
+
+
+@pytest.fixture(scope="module")
+def default_sequence():
+    from bifurc import models
+
+    entry = models.get("diffusion")
+    return bifurcation_sequence(entry.build(), entry.param, entry.p_range)
+
+
+def _mixture_flow(points, weights):
+    """x' = D(x) - x of weighted points and its Jacobian, written out again."""
+    points, log_weights = np.asarray(points, float), np.log(weights)
+
+    def flow(x, sigma):
+        logits = log_weights - np.sum((x - points) ** 2, axis=1) / (2 * sigma**2)
+        pi = np.exp(logits - logits.max())
+        pi /= pi.sum()
+        centred = points - pi @ points
+        jac = (centred.T * pi) @ centred / sigma**2 - np.eye(points.shape[1])
+        return pi @ points - x, jac
+
+    return flow
+
+
+def _connection_gap(flow, source, target, sigma, rho=0.05):
+    """Signed gap between W^u(source) and W^s(target) in the plane (shooting).
+
+    Both saddles are refined by scipy's root finder; the unstable branch of
+    the source heading for the target is integrated forward, the stable
+    manifold of the target backward, each to the section at distance `rho`
+    from the target along its stable direction; the gap is their offset
+    along the target's unstable direction.
+    """
+    from scipy.optimize import root
+
+    s, t = (
+        root(lambda x: flow(x, sigma)[0], x0, tol=1e-14).x for x0 in (source, target)
+    )
+    u_s = np.linalg.eigh(flow(s, sigma)[1])[1][:, -1]
+    u_s *= np.sign(u_s @ (t - s))
+    stable, unstable = np.linalg.eigh(flow(t, sigma)[1])[1].T
+    stable *= np.sign(stable @ (s - t))
+
+    def section(_, x):
+        return (x - t) @ stable - rho if np.linalg.norm(x - t) < 4 * rho else 1.0
+
+    section.terminal = True
+    ahead = _shoot(flow, sigma, s + 1e-8 * u_s, 1, section)
+    behind = _shoot(flow, sigma, t + 1e-8 * stable, -1, section)
+    return (ahead - behind) @ unstable
+
+
+def _shoot(flow, sigma, start, sign, section):
+    """Where the orbit from `start` (backward in time if `sign` < 0) meets `section`."""
+    from scipy.integrate import solve_ivp
+
+    orbit = solve_ivp(
+        lambda _, x: sign * flow(x, sigma)[0], (0, 200), start, method="DOP853",
+        rtol=1e-12, atol=1e-14, events=section,
+    )  # fmt: skip
+    return orbit.y_events[0][0]
+
+
+def test_default_diffusion_model_has_folds_and_a_saddle_connection(default_sequence):
+    """The default's HET and folds, each checked against an independent solve.
+
+    The HET value is the root (brentq) of a shooting gap written with scipy
+    alone; each fold solves f = 0, det f_x = 0 by scipy's root finder.
+    """
+    from scipy.optimize import brentq, root
+
+    seq = default_sequence
+    flow = _mixture_flow(*_default_data())
+    assert seq.status is Status.SUCCESS, seq.message
+    labels = [e.label for e in seq.events]
+    assert labels.count("HET") == 1 and labels.count("LP") >= 2
+
+    het = seq.events[labels.index("HET")]
+    assert het.located_by == "connection" and het.converged
+    graph = seq.graph_at(het.value)
+    source, target = (graph.node(i).x for i in (*het.source, *het.target))
+    assert graph.node(het.source[0]).kind == graph.node(het.target[0]).kind == "saddle"
+    reference = brentq(
+        lambda v: _connection_gap(flow, source, target, v),
+        het.value - 1e-3, het.value + 1e-3, xtol=1e-14,
+    )  # fmt: skip
+    assert_allclose(het.value, reference, rtol=1e-9)
+
+    for fold in (e for e in seq.events if e.label == "LP"):
+
+        def extended(z):
+            value, jac = flow(z[:-1], z[-1])
+            return np.append(value, np.linalg.det(jac))
+
+        start = np.append(np.asarray(fold.x) + 1e-3, fold.value + 1e-3)
+        solution = root(extended, start, tol=1e-13)
+        assert np.max(np.abs(extended(solution.x))) < 1e-12
+        assert_allclose(fold.value, solution.x[-1], rtol=1e-9)
+
+
+def _default_data():
+    """Training points and weights of the default diffusion model."""
+    from bifurc import models
+
+    options = models.get("diffusion").options
+    return options["points"], options["weights"]
 
 
 def test_command_line_with_a_model_file_writes_the_files(tmp_path, capsys):

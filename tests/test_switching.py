@@ -116,3 +116,61 @@ def test_hopfield_diagram_switches_at_both_pitchforks():
         check_branch(branch)
         assert np.max(np.abs(branch.x)) > 0.1
     assert diagram.status.success
+
+
+# ----------------------------------------------------------------------
+# Regression tests
+
+
+def _cubic_pitchfork():
+    return bifurc.System.from_equations(["p*x - x**3"], ["x"], {"p": -1.0})
+
+
+def test_switch_into_a_range_ending_just_past_the_branch_point():
+    diagram = bifurc.diagram(_cubic_pitchfork(), [0.0], "p", (-1.0, 1e-6))
+    assert len(diagram.branches) == 2
+    for branch in diagram.branches:
+        check_branch(branch)
+        assert branch.status is Status.REACHED_BOUND
+
+    new = diagram.branches[1]
+    np.testing.assert_allclose(new.x[:, 0] ** 2, new.p, rtol=1e-6)
+    np.testing.assert_allclose(new.x[[0, -1], 0], [-1e-3, 1e-3], rtol=1e-9)
+
+
+def test_failed_switch_returns_a_well_formed_branch():
+    """The new branch x^2 = p lies beyond a range that ends at the BP."""
+    primary = bifurc.continuation(_cubic_pitchfork(), [0.0], "p", (-1.0, 1.0))
+    (bp,) = branch_points(primary)
+    new = bifurc.switch_branch(primary, bp, p_range=(-1.0, 0.0))
+
+    assert new.status is Status.FAILED
+    assert "leaves the parameter range" in new.message
+    check_branch(new)
+    assert [sp.label for sp in new.special_points] == ["EP", "EP"]
+
+
+@pytest.mark.parametrize("ds", [0.01, 0.05, 0.1])
+def test_switched_branch_reports_its_start_branch_point_once(ds):
+    """Two-well energy x^4/4 - mu x^2/2 + y^2/2: pitchfork at mu = 0.
+
+    The new branch x^2 = mu turns at the branch point; it must report that
+    point once, as the BP the parent found, with an honest precision.
+    """
+    system = bifurc.System.from_energy(
+        "x**4/4 - mu*x**2/2 + y**2/2", ["x", "y"], {"mu": -1.0}
+    )
+    diagram = bifurc.diagram(system, [0.0, 0.0], "mu", (-1.0, 1.0), ds=ds)
+    primary, new = diagram.branches
+    check_branch(new)
+    located = [sp for sp in new.special_points if sp.label != "EP"]
+
+    assert [(sp.label, sp.kind) for sp in located] == [("BP", "pitchfork")]
+    (bp,) = located
+    assert bp.converged and abs(bp.value) <= max(bp.precision, 1e-14)
+    assert bp.value == branch_points(primary)[0].value
+    assert len(diagram.special_points) == 1
+
+    assert abs(bp.tangent[-1]) < 1e-12
+    # The branch turns (mu is smallest) at the step holding the BP.
+    assert np.argmin(new.p) in (bp.index, bp.index + 1)

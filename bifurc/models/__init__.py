@@ -167,11 +167,15 @@ _CUSP_X0 = (-1.1914878839,)
 # range starts there: below it the upper branch runs off to infinity).
 _BRATU_X0 = (0.11183255915896297, 0.11183255915896297)
 
-# Default training points of the diffusion landscape: three points without
-# symmetry, so that every event is generic.
-_DIFFUSION_POINTS = ((-1.0, 0.0), (1.0, 0.0), (0.2, 1.3))
-# Near the single sink at sigma = 2 (the data's mean, pulled slightly).
-_DIFFUSION_X0 = (0.0666667, 0.4333333)
+# Default training points of the diffusion landscape and their weights: four
+# weighted points without symmetry, so that every event is generic.  As sigma
+# falls, four folds create the memories (and a saddle-source pair), and in
+# between a saddle's unstable branch switches from one sink to another
+# through a saddle-to-saddle connection (HET) near sigma = 0.3391.
+_DIFFUSION_POINTS = ((0.07, 0.28), (1.0, 1.36), (-0.3, 0.97), (-0.28, -0.39))
+_DIFFUSION_WEIGHTS = (1.37, 0.84, 1.15, 1.02)
+# The single sink at sigma = 2 (near the weighted mean of the points).
+_DIFFUSION_X0 = (0.04755620093805332, 0.4986591188134134)
 
 # Default patterns of the modern Hopfield network: +/-1 patterns in five
 # units with distinct overlaps (3, -1, 1), so that no symmetry makes an event
@@ -299,12 +303,16 @@ _ENTRIES = (
     ),
     ModelEntry(
         name="diffusion",
-        summary="diffusion memory landscape, 3 points in 2-D, noise sigma",
+        summary="diffusion memory landscape, 4 weighted points in 2-D, noise sigma",
         builder=diffusion,
         param="sigma",
         p_range=(2.0, 0.05),
         x0=_DIFFUSION_X0,
-        options={"points": _DIFFUSION_POINTS, "value": 2.0},
+        options={
+            "points": _DIFFUSION_POINTS,
+            "weights": _DIFFUSION_WEIGHTS,
+            "value": 2.0,
+        },
     ),
     ModelEntry(
         name="energy-mlp",

@@ -219,11 +219,14 @@ class HopfieldNetwork:
         """
         beta = p[_BETA]
         root = np.sqrt(abs(beta) * self.activation.slope(beta * x))
-        # W times a rank-one outer product: exactly symmetric, entry by entry.
-        sym = self.weights * np.outer(root, root)
+
+        # W times a rank-one outer product, formed in place (one n x n array,
+        # no temporary): exactly symmetric, entry by entry.
+        sym = np.multiply(root[:, None], root[None, :])
+        sym *= self.weights
         if beta < 0:
             np.negative(sym, out=sym)
-        sym[np.diag_indices_from(sym)] -= p[_LEAK]
+        sym.flat[:: sym.shape[0] + 1] -= p[_LEAK]
         return sym
 
     def box(self, leak, bias_scale):
