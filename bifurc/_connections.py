@@ -24,7 +24,6 @@ import itertools
 import logging
 
 import numpy as np
-import pandas as pd
 import scipy.linalg as la
 from scipy.integrate import solve_bvp
 from scipy.interpolate import CubicHermiteSpline
@@ -358,6 +357,8 @@ class Connection:
 
     def to_dataframe(self):
         """The orbit as a table: a column ``t`` and one per state variable."""
+        import pandas as pd
+
         table = pd.DataFrame(self.x, columns=list(self.system.variables))
         table.insert(0, "t", self.t)
         return table
@@ -402,6 +403,8 @@ class ConnectionCurve:
 
     def to_dataframe(self):
         """One row per point: point, label, both parameters, T, residual, error."""
+        import pandas as pd
+
         return pd.DataFrame(
             {
                 "point": np.arange(len(self)),

@@ -41,7 +41,6 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from scipy.stats import qmc
 
 from ._errors import InputError, UserFunctionError
 from ._status import Status
@@ -545,6 +544,8 @@ def _int_at_least(value, name, low):
 
 def _sobol_starts(lower, upper, count, seed):
     """`count` scrambled Sobol points in the box (balanced powers of two first)."""
+    from scipy.stats import qmc  # costs 0.4 s at import; only a census needs it
+
     sampler = qmc.Sobol(d=lower.size, scramble=True, rng=np.random.default_rng(seed))
     power = int(np.ceil(np.log2(max(count, 1))))
     unit = sampler.random_base2(power)[:count]

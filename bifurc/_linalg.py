@@ -10,7 +10,9 @@ factorisation of ``B`` gives the Newton correction, the new tangent (the
 solution with right-hand side e_{n+1}) and, from its factors, the sign of
 ``det B``, the branch-point test function.  The sign is read from the signs of
 the pivots and the parity of the row and column permutations, so it never
-overflows however large n is.
+overflows however large n is.  Sparse bordered matrices are factorised in a
+fill-reducing order computed once per sparsity pattern (`SparseOrdering`),
+with the dense border last.
 
 Symmetric Jacobians get their number of unstable directions from the inertia
 (Sylvester's law): an LDL^T factorisation with Bunch-Kaufman pivoting has a

@@ -30,7 +30,6 @@ import re
 from collections import Counter
 
 import numpy as np
-import pandas as pd
 
 from ._errors import BifurcError, InputError
 from ._io import atomic_path
@@ -363,6 +362,8 @@ class Sequence:
         """
         rows = [_event_row(event, self.system.variables) for event in self.events]
         columns = _table_columns(self.system.variables)
+        import pandas as pd
+
         return pd.DataFrame(rows, columns=columns)
 
     def to_csv(self, path):
@@ -374,6 +375,8 @@ class Sequence:
 
     def intervals_dataframe(self):
         """The intervals between events with their structural-stability verdict."""
+        import pandas as pd
+
         return pd.DataFrame([dataclasses.asdict(item) for item in self.intervals])
 
     def graph_at(self, value):
