@@ -624,6 +624,11 @@ class _Problem:
 
     def all_eigenvalues(self, point, near=None):
         """All eigenvalues at a point (those nearest `near` for large systems)."""
+        # The stability step may already hold the whole spectrum of this point.
+        stored = point.eigenvalues
+        if near is None and stored is not None and len(stored) == self.n:
+            return stored
+
         ev = self.evaluator
         jac = point.jac if point.jac is not None else ev.jacobian(point.y)[0]
         if self.n <= _DENSE_EIG_MAX:
