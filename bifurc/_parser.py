@@ -28,9 +28,11 @@ the character offset of the problem, in bounded time and memory:
   deep, and an expression tree (sums and products flattened) at most
   `MAX_DEPTH` deep, checked while parsing without recursion;
 - a number literal has at most `MAX_DIGITS` digits and must fit a double;
-- a subexpression without names (a constant) is evaluated exactly by sympy
-  and must be a finite real number that fits a double (``1/0``, ``log(0)``,
-  ``sqrt(-1)`` and ``1e300*1e300`` are errors);
+- a subexpression without names (a constant) is kept exact by sympy, and is
+  also evaluated in floating point as it is built (one operation per node, so
+  in bounded time): it must be a finite real number that fits a double
+  (``1/0``, ``log(0)``, ``sqrt(-1)``, ``exp(1000)`` and ``1e300*1e300`` are
+  errors);
 - a power of two constants is evaluated only when its exponent is a rational
   whose numerator and denominator are at most `MAX_CONSTANT_EXPONENT` and the
   result fits a double, so ``10**10**10`` is an error, never a
@@ -55,6 +57,20 @@ from ._errors import ModelError
 __all__ = ["FUNCTIONS", "MAX_LENGTH", "parse_expression", "reserved_name"]
 
 # The functions of the grammar, each of one argument.
+# The same functions in floating point, for the range check of constants.
+_FLOAT_FUNCTIONS = {
+    "exp": math.exp,
+    "log": math.log,
+    "sqrt": math.sqrt,
+    "sin": math.sin,
+    "cos": math.cos,
+    "tan": math.tan,
+    "tanh": math.tanh,
+    "cosh": math.cosh,
+    "sinh": math.sinh,
+    "abs": abs,
+}
+
 FUNCTIONS = {
     "exp": sympy.exp,
     "log": sympy.log,
@@ -459,11 +475,14 @@ class _Builder:
     def __init__(self, text, symbols):
         self.text = text
         self.symbols = symbols
+        self.values = {}  # floating-point value of each constant node, by id
 
     def build(self, node):
         """The sympy expression of `node` (the tree depth is bounded)."""
         if node.op == "number":
-            return self._number(node)
+            expr = self._number(node)
+            self.values[id(node)] = float(Fraction(node.value))
+            return expr
         if node.op == "name":
             return self.symbols[node.value]
 
@@ -482,8 +501,28 @@ class _Builder:
             expr = FUNCTIONS[node.op](args[0])
 
         if node.constant:
-            self._check_constant(expr, node.position)
+            self._check_constant(node, expr)
         return expr
+
+    def _float_value(self, node):
+        """The value of a constant node in floating point (NaN on failure)."""
+        args = [self.values[id(arg)] for arg in node.args]
+        if node.op in ("sqrt", "log") and args[0] < 0:
+            return complex(math.nan, 1.0)  # the principal value is not real
+        try:
+            if node.op == "add":
+                return math.fsum(args)
+            if node.op == "mul":
+                return math.prod(args)
+            if node.op == "neg":
+                return -args[0]
+            if node.op == "inv":
+                return 1.0 / args[0]
+            if node.op == "pow":
+                return args[0] ** args[1]
+            return _FLOAT_FUNCTIONS[node.op](args[0])
+        except (ArithmeticError, ValueError):
+            return math.nan
 
     def _number(self, node):
         """An exact rational from a literal, refusing ones outside double range."""
@@ -526,16 +565,32 @@ class _Builder:
                 )
         return sympy.Pow(base, exponent)
 
-    def _check_constant(self, expr, position):
-        """Refuse a constant that is not a real number within double range."""
+    def _check_constant(self, node, expr):
+        """Refuse a constant that is not a real number within double range.
+
+        The value comes from floating-point arithmetic on the children's
+        values, never from sympy's assumption system, which can take
+        seconds on such as ``sin(sinh(400000))``.
+        """
+        position = node.position
         if expr.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan):
             raise _error(self.text, position, "the value here is infinite or undefined")
-        if expr.is_extended_real is False:
+
+        value = self._float_value(node)
+        if isinstance(value, complex):
             raise _error(
                 self.text,
                 position,
                 f"the value here, {sympy.sstr(expr)[:40]}, is not a real number",
             )
+        if not math.isfinite(value):
+            raise _error(
+                self.text,
+                position,
+                "the value here is infinite, undefined or beyond the "
+                "floating-point range",
+            )
+        self.values[id(node)] = value
 
         for atom in expr.atoms(sympy.Rational):
             too_long = max(abs(atom.p), atom.q).bit_length() > MAX_CONSTANT_BITS
