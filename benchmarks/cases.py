@@ -253,7 +253,9 @@ def hopfield_case(n, symmetric=True):
         top = bifurc.find_equilibrium(system, first.x[-1], p_end)[0]
         x, converged, residual = bifurc.find_equilibrium(system, -top, p_end)
         if not converged:
-            return f"Newton from -x(beta = 3) did not converge (|f| = {residual:.2g})"
+            x = mirrored_start(system, top, p_end)
+        if isinstance(x, str):
+            return f"Newton from -x(beta = 3) did not converge ({residual=:.2g}); {x}"
         return bifurc.continuation(system, x, "beta", interval, p0=BETA_END)
 
     branch, spent = measured(second)
@@ -262,6 +264,36 @@ def hopfield_case(n, symmetric=True):
     expected = EXPECTED_FOLDS.get(n) if symmetric else None
     records.append(record(name, "second", system, branch, spent | costs, expected))
     return records
+
+
+def mirrored_start(system, state, p):
+    """The rest point that minus `state` becomes when the bias is turned back.
+
+    With bias scale -1, minus a rest point of the network is an exact rest
+    point (x' = -x + W tanh(beta x) + b is odd in (x, b)); continuing it in
+    the bias scale to +1 gives the mirrored rest point, or a fold on the way
+    shows that it does not exist.  Returns the state, or the reason.
+    """
+    params = dict(zip(system.parameters, p, strict=True))
+    branch = bifurc.continuation(
+        system,
+        -state,
+        "bias_scale",
+        (-1.0, 1.0),
+        p0=-1.0,
+        params=params,
+        direction="forward",
+    )
+    reached = np.flatnonzero(np.isclose(branch.p, 1.0, rtol=0, atol=1e-12))
+    if reached.size == 0:
+        folds = [sp.value for sp in branch.special_points if sp.label == "LP"]
+        where = ", ".join(f"{value:.6g}" for value in folds)
+        return (
+            f"its continuation in bias_scale from -1 turns back at folds "
+            f"(bias_scale = {where}) and ends ({branch.message}) before +1"
+        )
+
+    return branch.x[reached[0]]
 
 
 def skipped(case, branch_name, n, reason):

@@ -68,6 +68,11 @@ _PAIR_JUMP_RTOL = 1e-6
 
 # An eigenvalue whose imaginary part is below this fraction of its modulus
 # (plus an absolute floor) counts as real.
+# Real parts of eigenvalues within this many ulps of the spectrum's size are
+# rounding errors (LAPACK's eigenvalues are backward stable).
+_AXIS_ULPS = 64
+_EPS = float(np.finfo(float).eps)
+
 _IMAG_RTOL = 1e-8
 _IMAG_ATOL = 1e-12
 
@@ -449,11 +454,23 @@ class HopfTest(TestFunction):
 
     def locate(self, locator):
         search = _HopfSearch(locator)
-        found = search.bracket()
+        found = search.followed()
+        if found is None and search.collision():
+            logger.info(
+                "complex pair and real eigenvalues exchanged right of the axis "
+                "near %s = %.12g: not a Hopf point",
+                locator.context.param,
+                locator.right.y[-1],
+            )
+            return None
+        if found is None:
+            found = search.bracket()
         if found is None:
             return None
         a, b, evaluations = found
 
+        search.make_exact(a)
+        search.make_exact(b)
         resolved = bool(locator._resolved(a, b))
         crossing = search.crossing(a, b)
         if resolved and not crossing:
@@ -542,24 +559,139 @@ def _is_complex(values):
 
 
 class _HopfSearch:
-    """Bracket of a Hopf point kept by the count of unstable complex eigenvalues.
+    """Bracket of a Hopf point, checked by the count of unstable complex eigenvalues.
 
-    The count is free of any pairing of eigenvalues between points, so the
-    bracket always holds the change of count that flagged the step.  Trial
-    points come from regula falsi (Illinois) on the real part of the complex
-    eigenvalue nearest the imaginary axis, re-solved at each trial point;
-    where that is not a sign change the bracket is bisected.
+    The fast way (`followed`) follows the complex eigenvalue nearest the
+    imaginary axis from the ends of the step into it: at each trial point
+    only the few eigenvalues nearest its predicted value are computed
+    (shift-invert Arnoldi, one complex factorisation), and regula falsi
+    (Illinois) acts on its real part.  The bracket it leaves is accepted
+    only if all eigenvalues at its two ends confirm it: one complex
+    eigenvalue moves continuously across (or onto) the axis, while the count
+    of complex eigenvalues with positive real part differs at the ends of
+    the step.  Otherwise `bracket`
+    starts again on that count itself, free of any pairing of eigenvalues
+    between points, with all eigenvalues at every trial point.
     """
 
     def __init__(self, locator):
         self.locator = locator
         self._spectra = {}
+        self._exact = set()
+
+    def _point(self, sigma):
+        """The point at `sigma`; the step's own left end at 0 (with its spectrum)."""
+        return self.locator.left if sigma == 0 else self.locator.point(sigma)
 
     def spectrum(self, sigma):
-        """All eigenvalues of f_x at arclength `sigma` (cached)."""
+        """Eigenvalues of f_x at arclength `sigma` (cached)."""
         if sigma not in self._spectra:
-            self._spectra[sigma] = self.locator.point(sigma).all_eigenvalues()
+            point = self._point(sigma)
+            values = point.eigenvalues
+            if values is None or values.size == 0:
+                values = point.all_eigenvalues()
+                self._exact.add(sigma)
+            self._spectra[sigma] = values
         return self._spectra[sigma]
+
+    def make_exact(self, sigma):
+        """Replace the cached eigenvalues at `sigma` by all of them."""
+        if sigma not in self._exact:
+            self._spectra[sigma] = self._point(sigma).all_eigenvalues()
+            self._exact.add(sigma)
+
+    def followed(self):
+        """``(a, b, evaluations)`` by following one eigenvalue, or None."""
+        a, b = 0.0, self.locator.length
+        pair = self._crossing_pair(a, b)
+        if pair is None or self.count(a) == self.count(b):
+            return None
+        start, end = pair
+        ga, gb, side, evaluations = start.real, end.real, 0, 2
+
+        while evaluations < _MAX_LOCATE_EVALUATIONS:
+            if self.locator._resolved(a, b):
+                break
+            c = _trial_point(a, b, ga, gb, evaluations)
+            guess = start + (end - start) * (c - a) / (b - a)
+            value = self.follow(c, guess)
+            evaluations += 1
+
+            if not np.isfinite(value):
+                return None
+            if (value.real > 0) == (ga > 0):
+                a, ga, start = c, value.real, value
+                gb = gb * 0.5 if side == 1 else gb
+                side = 1
+            else:
+                b, gb, end = c, value.real, value
+                ga = ga * 0.5 if side == -1 else ga
+                side = -1
+
+        return self._confirmed(a, b, evaluations)
+
+    def _crossing_pair(self, a, b):
+        """``(u, v)``: an eigenvalue at `a` and its nearest at `b`, across the axis.
+
+        Of the complex eigenvalues (Im > 0) at `a` whose nearest one at `b`
+        lies on the other side of the axis, the closest such couple.
+        """
+        left, right = self._upper(a), self._upper(b)
+        if left.size == 0 or right.size == 0:
+            return None
+        distance = np.abs(left[:, None] - right[None, :])
+        nearest = np.argmin(distance, axis=1)
+
+        moved = distance[np.arange(left.size), nearest]
+        across = left.real * right[nearest].real < 0
+        if not across.any():
+            return None
+        i = int(np.argmin(np.where(across, moved, np.inf)))
+
+        return complex(left[i]), complex(right[nearest[i]])
+
+    def collision(self):
+        """Whether the step's change of count is a collision, not a crossing.
+
+        No eigenvalue crossed the axis (as many unstable at both ends) while
+        the complex ones among them changed: a complex pair met the real
+        axis right of the imaginary axis and split into two real
+        eigenvalues, or the reverse.  A Hopf point exactly compensated by
+        two real crossings in the same step would pass for one.
+        """
+        a, b = 0.0, self.locator.length
+        unstable = [int(np.count_nonzero(self.spectrum(s).real > 0)) for s in (a, b)]
+
+        return unstable[0] == unstable[1] and self.count(a) != self.count(b)
+
+    def _upper(self, sigma):
+        values = self.spectrum(sigma)
+        return values[_is_complex(values) & (values.imag > 0)]
+
+    def follow(self, sigma, guess):
+        """The eigenvalue at `sigma` nearest `guess` (complex NaN if none)."""
+        values = self.locator.point(sigma).eigenvalues_near(guess)
+        values = values[_is_complex(values)]
+        if values.size == 0:
+            return complex(math.nan, math.nan)
+        values = np.where(values.imag < 0, values.conj(), values)
+
+        return complex(values[np.argmin(np.abs(values - guess))])
+
+    def _confirmed(self, a, b, evaluations):
+        """The bracket if all eigenvalues at its ends confirm a crossing.
+
+        The counts at the ends of the step differ (checked first); inside,
+        the bracket may be resolved below rounding, where the counts at its
+        ends may agree while the eigenvalue sits on the axis.
+        """
+        self.make_exact(a)
+        self.make_exact(b)
+        if self.crossing(a, b):
+            return a, b, evaluations
+        logger.debug("followed eigenvalue does not confirm a Hopf point")
+
+        return None
 
     def count(self, sigma):
         """Complex eigenvalues with positive real part at `sigma`."""
@@ -578,6 +710,8 @@ class _HopfSearch:
     def bracket(self):
         """Shrink the step to ``(a, b, evaluations)``, or None if no change."""
         a, b = 0.0, self.locator.length
+        self.make_exact(a)
+        self.make_exact(b)
         if self.count(a) == self.count(b):
             return None
         ga, gb = self.nearest(a).real, self.nearest(b).real
@@ -605,13 +739,20 @@ class _HopfSearch:
         """Whether one complex eigenvalue moves continuously across the axis.
 
         A change of count made instead by a complex pair turning real (off
-        the axis) or by two eigenvalues trading places fails this.
+        the axis) or by two eigenvalues trading places fails this.  A bracket
+        resolved below the rounding errors of the eigenvalues may leave both
+        real parts on one side; within `_AXIS_ULPS` of the spectrum's size
+        they count as on the axis.
         """
         left, right = self.nearest(a), self.nearest(b)
         jump = abs(left - right)
         scale = max(1.0, abs(left))
 
-        return bool(left.real * right.real <= 0 and jump <= _PAIR_JUMP_RTOL * scale)
+        size = max(np.max(np.abs(self.spectrum(s)), initial=1.0) for s in (a, b))
+        on_axis = min(abs(left.real), abs(right.real)) <= _AXIS_ULPS * _EPS * size
+        crosses = left.real * right.real <= 0 or on_axis
+
+        return bool(crosses and jump <= _PAIR_JUMP_RTOL * scale)
 
 
 def _trial_point(a, b, ga, gb, evaluations):

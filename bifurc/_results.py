@@ -20,7 +20,8 @@ inserted as rows where they lie.  Leading columns, always in this order:
                  special point, the smaller count of its two sides)
 
 then ``arclength``, ``stable`` (n_unstable == 0), ``max_real`` (largest real
-part of the eigenvalues, empty when they were not computed) and
+part of the eigenvalues, empty when they were not computed, or when only
+those near the axis were and all of them are stable) and
 ``precision`` (bracket width in the parameter of a located special point).
 """
 
@@ -130,9 +131,12 @@ class Branch:
         Number of eigenvalues of f_x with positive real part (-1 when
         stability was not computed).
     eigenvalues : list of ndarray
-        Eigenvalues of f_x at each point: all of them for small systems, the
-        rightmost few for large general ones, none (empty) for large
-        symmetric ones whose stability comes from the inertia.
+        Eigenvalues of f_x at each point: all of them for small systems; for
+        large non-symmetric ones all of them at the points where the
+        tracking was renewed and elsewhere those in a disc about 0 that
+        holds every eigenvalue right of the imaginary axis (see
+        ``ContinuationOptions.stability``); none (empty) for large symmetric
+        ones whose stability comes from the inertia.
     special_points : tuple of SpecialPoint
         Located points and the two end points (EP), by arclength.
     status : Status
@@ -369,7 +373,10 @@ def _value_columns(branch, located):
 
     columns["stable"] = n_unstable == 0
     columns["max_real"] = np.concatenate(
-        [[_max_real(e) for e in branch.eigenvalues], [math.nan] * len(located)]
+        [
+            [_max_real(e, branch.system.n) for e in branch.eigenvalues],
+            [math.nan] * len(located),
+        ]
     )
 
     columns["precision"] = np.concatenate(
@@ -379,9 +386,18 @@ def _value_columns(branch, located):
     return columns
 
 
-def _max_real(eigenvalues):
+def _max_real(eigenvalues, n):
+    """Largest real part; NaN when a partial spectrum cannot tell it.
+
+    A partial spectrum (a large non-symmetric system) holds every eigenvalue
+    right of the axis, so its largest real part is exact when positive.
+    """
     values = np.asarray(eigenvalues)
-    return float(np.max(values.real)) if values.size else math.nan
+    if values.size == 0:
+        return math.nan
+    largest = float(np.max(values.real))
+
+    return largest if values.size >= n or largest > 0 else math.nan
 
 
 def _write_frame(frame, path):
