@@ -229,6 +229,12 @@ BETA_START, BETA_END = 0.1, 3.0
 EXPECTED_FOLDS = {10: 1, 100: 3, 500: 3}
 
 
+# Steps allowed to the continuation in the bias that looks for the mirrored
+# rest point: a path that folds back and forth longer than this has not
+# found it (the non-symmetric networks' paths wander through dozens of folds).
+MIRROR_MAX_STEPS = 300
+
+
 def _with_beta(system, beta):
     return system.parameter_vector({"beta": beta})
 
@@ -249,21 +255,29 @@ def hopfield_case(n, symmetric=True):
     first, spent = measured(primary)
     records = [record(name, "primary", system, first, spent | costs)]
 
-    def second():
+    def start():
         top = bifurc.find_equilibrium(system, first.x[-1], p_end)[0]
         x, converged, residual = bifurc.find_equilibrium(system, -top, p_end)
-        if not converged:
-            x = mirrored_start(system, top, p_end)
+        if converged:
+            return x, "Newton from -x(beta = 3)"
+        x = mirrored_start(system, top, p_end)
         if isinstance(x, str):
             return f"Newton from -x(beta = 3) did not converge ({residual=:.2g}); {x}"
+        return x, "continuation of -x(beta = 3) in bias_scale from -1 to 1"
+
+    found, start_costs = measured(start)
+    if isinstance(found, str):
+        return records + [skipped(name, "second", system.n, found)]
+    x, how = found
+
+    def second():
         return bifurc.continuation(system, x, "beta", interval, p0=BETA_END)
 
     branch, spent = measured(second)
-    if isinstance(branch, str):
-        return records + [skipped(name, "second", system.n, branch)]
     expected = EXPECTED_FOLDS.get(n) if symmetric else None
-    records.append(record(name, "second", system, branch, spent | costs, expected))
-    return records
+    rec = record(name, "second", system, branch, spent | costs, expected)
+    rec["start"] = {"how": how, "cpu": start_costs["cpu"]}
+    return records + [rec]
 
 
 def mirrored_start(system, state, p):
@@ -283,6 +297,7 @@ def mirrored_start(system, state, p):
         p0=-1.0,
         params=params,
         direction="forward",
+        max_steps=MIRROR_MAX_STEPS,
     )
     reached = np.flatnonzero(np.isclose(branch.p, 1.0, rtol=0, atol=1e-12))
     if reached.size == 0:

@@ -205,7 +205,18 @@ def text(records):
         if "error" not in rec and "skipped" not in rec:
             lines.append(f"  {rec['case']} {rec['branch']} [{rec['status']}]: ")
             lines[-1] += special_text(rec)
-    return "\n".join(lines)
+    return "\n".join(lines + start_notes(records))
+
+
+def start_notes(records):
+    """How each second branch was started, and what that cost (not in its row)."""
+    notes = [
+        f"Start of {rec['case']} {rec['branch']}: {rec['start']['how']}, "
+        f"{rec['start']['cpu']:.3g} s CPU (not in the row)."
+        for rec in records
+        if "start" in rec
+    ]
+    return [""] + notes if notes else []
 
 
 MARKDOWN_HEADER = (
@@ -244,7 +255,8 @@ def markdown(records, machine):
     """The README table: one row per branch, then the machine it ran on."""
     rows = [MARKDOWN_HEADER] + [_markdown_row(rec) for rec in records]
     notes = (
-        "CPU and wall seconds include the Newton solve at the start; overhead is "
+        "CPU and wall seconds include the Newton solve at the start of a primary "
+        "branch; overhead is "
         "CPU seconds per point over the CPU time of one LU factorisation of the "
         "(n+1)x(n+1) bordered matrix (LAPACK getrf, or SuperLU splu for sparse "
         "systems) measured in the same run; peak MB is the peak resident memory "
@@ -252,4 +264,7 @@ def markdown(records, machine):
         "it; ru_maxrss where that is unavailable), interpreter and libraries "
         "included."
     )
+    starts = " ".join(start_notes(records)[1:])
+    notes += f" {starts}" if starts else ""
+
     return "\n".join(rows) + "\n\n" + notes + "\n\n" + machine_text(machine)

@@ -1033,7 +1033,7 @@ class _Run:
                     logger.info("%s", point)
 
         self.points.append(new)
-        prev.lu = prev.jac = None
+        prev.lu = prev.jac = prev.reference = None
         self.steps += 1
         self.subdivisions = 0
 

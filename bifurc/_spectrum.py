@@ -66,8 +66,13 @@ _ARNOLDI_OVERHEAD = 8
 _TRACKED_SHARE = 8
 
 # Rightmost eigenvalues of a large system are computed until they reach this
-# fraction of their modulus left of the axis, so that a disc has a margin.
+# fraction of their modulus left of the axis, so that a disc has a margin,
+# but no more than _RIGHTMOST_MAX of them (Arnoldi's cost grows with their
+# square); a tracked disc may hold up to _GROWTH_LIMIT times as many
+# eigenvalues as at its reference before a new reference is cheaper.
 _RIGHTMOST_REACH = 0.1
+_RIGHTMOST_MAX = 128
+_GROWTH_LIMIT = 4
 
 # The move budget stays below this share of the margin and of the gap to the
 # next modulus: an eigenvalue outside the disc then stays left of the axis,
@@ -165,7 +170,8 @@ class SpectrumTracker:
             This point's reference (the old one when tracked).
         """
         values = None
-        if reference is not None and lu is not None and self._still(jac, reference):
+        usable = reference is not None and reference.budget > 0 and lu is not None
+        if usable and self._still(jac, reference):
             values = self._tracked(lu, tangent, reference)
         if values is not None:
             self.counts["tracked"] += 1
@@ -186,7 +192,8 @@ class SpectrumTracker:
     def _tracked(self, lu, tangent, reference):
         """All eigenvalues in the reference disc, or None if not found."""
         k = reference.count + 2
-        while k < self.n - 1:
+        most = min(self.n - 1, _GROWTH_LIMIT * k)
+        while k < most:
             values = _near_zero(lu, tangent, k, self._v0)
             if values is None:
                 return None
@@ -216,9 +223,9 @@ class SpectrumTracker:
         while True:
             values = rightmost_eigenvalues(jac, k)
             reach = _RIGHTMOST_REACH * float(np.max(np.abs(values)))
-            if np.min(values.real) < -reach or k >= self.n - 2:
+            if np.min(values.real) < -reach or k >= min(self.n - 2, _RIGHTMOST_MAX):
                 return values
-            k = min(2 * k, self.n)
+            k = min(2 * k, self.n, _RIGHTMOST_MAX)
 
 
 def _unstable(values):
