@@ -152,10 +152,19 @@ class Locator:
         self._cache = {}
 
     def point(self, sigma):
-        """The corrected point at arclength `sigma` (cached)."""
+        """The corrected point at arclength `sigma` (cached).
+
+        Only the point at 0 keeps its factorisation (the anchor of the
+        corrector); the others keep their test values and the sign and size
+        of their determinant, so that a sparse search holds two
+        factorisations at a time, not one per trial point.
+        """
         if sigma not in self._cache:
             anchor = self._cache.get(0.0)
-            self._cache[sigma] = self._point_at(sigma, anchor.lu if anchor else None)
+            point = self._point_at(sigma, anchor.lu if anchor else None)
+            if sigma != 0.0 and point is not self.right and point.lu is not None:
+                point.lu.release()
+            self._cache[sigma] = point
 
         return self._cache[sigma]
 

@@ -145,6 +145,8 @@ class Factorization:
         """
         if self.singular:
             return np.full(np.shape(rhs), np.nan)
+        if self._lu is None:
+            raise RuntimeError("solve with a released factorisation")
         transpose = transpose != self.transposed
 
         if self.sparse:
@@ -162,6 +164,18 @@ class Factorization:
         z[self._order] = self._lu.solve(rhs[self._order], trans=trans)
 
         return z
+
+    def release(self):
+        """Free the factors, keeping the determinant's sign and size.
+
+        Points made only to locate a special point need no solves once
+        their test values are known; a sparse factorisation of a large
+        problem is hundreds of megabytes.
+        """
+        if not self.singular:
+            _ = self.det_sign, self.log_abs_det
+        self._lu = self._piv = None
+        self.__dict__.pop("_pivots", None)
 
     @functools.cached_property
     def _pivots(self):

@@ -95,6 +95,21 @@ _MIN_WATCHED = 1
 _ARNOLDI_TOL = 1e-10
 _ARNOLDI_SEED = 20240501
 
+# Guards of a disc: eigenvalues closer than this (relative) count as
+# repeated; outside eigenvalues within _MAX_CONDITION budgets of the axis
+# have their condition number computed, and with more than _MAX_AT_RISK of
+# them nothing is tracked; the condition number comes from inverse iteration
+# at a shift this close (relative) with this many sweeps.
+_REPEATED_RTOL = 1e-6
+_MAX_CONDITION = 10.0
+_MAX_AT_RISK = 4
+_CONDITION_OFFSET = 1e-8
+_CONDITION_SWEEPS = 3
+
+# Relative departure from normality (squared, against |J|_F^2) below which
+# f_x counts as normal: rounding errors of the eigenvalues.
+_NORMAL_RTOL = 1e-10
+
 # Inverse iteration for one eigenvalue: residual tolerance relative to the
 # 1-norm of the matrix, and the most solves tried.
 _INVERSE_TOL = 1e-14
@@ -209,6 +224,8 @@ class SpectrumTracker:
         values = self._spectrum(jac)
         floor = -np.inf if values.size == self.n else float(np.min(values.real))
         radius, count, budget = _best_disc(values, floor, self.n)
+        if budget > 0:
+            budget = _guarded_budget(jac, values, radius, budget)
         copy = jac.copy() if sp.issparse(jac) else np.array(jac, dtype=float)
 
         return values, Reference(copy, radius, count, budget)
@@ -269,6 +286,84 @@ def _best_disc(values, floor, n):
     radius = float(size[c[best_c, 0] - 1] + budget[best_c, best_j])
     count = int(np.count_nonzero(size <= radius))
     return radius, count, float(budget[best_c, best_j])
+
+
+def _guarded_budget(jac, values, radius, budget):
+    """The budget, cut for multiple and for ill-conditioned eigenvalues.
+
+    Arnoldi from one start vector finds one copy of a repeated eigenvalue, so
+    a disc that holds (nearly) repeated eigenvalues is not tracked.  An
+    eigenvalue outside the disc moves, to first order, by its condition
+    number ``kappa = |x| |y| / |y^H x|`` times the change of f_x (Wilkinson
+    1965, ch. 2); for those that a move of up to `_MAX_CONDITION` times
+    the budget could bring to the axis, the budget is cut to a share of
+    ``-Re(lambda) / kappa``.  Up to `_MAX_AT_RISK` of them get theirs by
+    inverse iteration; with more, only a normal f_x (all condition numbers
+    1) is tracked.  Eigenvalues further out with a condition number above
+    `_MAX_CONDITION` are not guarded.
+    """
+    inside = values[np.abs(values) <= radius]
+    if _has_repeated(inside):
+        return 0.0
+
+    outside = values[np.abs(values) > radius]
+    at_risk = outside[(outside.real > -_MAX_CONDITION * budget) & (outside.imag >= 0)]
+    if at_risk.size > _MAX_AT_RISK:
+        return budget if _normal(jac, values) else 0.0
+    kappas = np.array([_condition(jac, value) for value in at_risk])
+
+    for value, kappa in zip(at_risk, kappas, strict=True):
+        budget = min(budget, _MARGIN_SHARE * (-value.real) / kappa)
+    return budget
+
+
+def _has_repeated(values):
+    """Whether two eigenvalues agree to `_REPEATED_RTOL` of their size."""
+    if values.size < 2:
+        return False
+    gaps = np.abs(values[:, None] - values[None, :])
+    np.fill_diagonal(gaps, np.inf)
+    scale = np.maximum(np.abs(values)[:, None], np.finfo(float).tiny)
+
+    return bool(np.any(gaps <= _REPEATED_RTOL * scale))
+
+
+def _normal(jac, values):
+    """Whether `jac` is normal to rounding (all condition numbers 1).
+
+    Henrici's departure from normality, ``|J|_F^2 - sum |lambda|^2``, is
+    zero exactly for normal matrices; it needs the whole spectrum.
+    """
+    if values.size < jac.shape[0]:
+        return False
+    frobenius = float(sp.linalg.norm(jac) if sp.issparse(jac) else np.linalg.norm(jac))
+    departure = frobenius**2 - float(np.sum(np.abs(values) ** 2))
+
+    return departure <= _NORMAL_RTOL * frobenius**2
+
+
+def _condition(jac, value):
+    """Condition number of the simple eigenvalue `value` (inf if unknown).
+
+    Right and left eigenvectors by inverse iteration with one complex
+    factorisation at a shift next to the eigenvalue.
+    """
+    n = jac.shape[0]
+    shift = value + _CONDITION_OFFSET * max(1.0, abs(value)) * (1 + 1j)
+    try:
+        solve = _complex_solver(jac, shift, _shifted(jac, shift), adjoint=True)
+    except (RuntimeError, ValueError, np.linalg.LinAlgError):
+        return np.inf
+
+    rng = np.random.default_rng(_ARNOLDI_SEED)
+    right, left = rng.standard_normal(n) + 0j, rng.standard_normal(n) + 0j
+    for _ in range(_CONDITION_SWEEPS):
+        right = solve(right, False)
+        left = solve(left, True)
+        right, left = right / np.linalg.norm(right), left / np.linalg.norm(left)
+    overlap = abs(np.vdot(left, right))
+
+    return 1.0 / overlap if overlap > 0 and np.isfinite(overlap) else np.inf
 
 
 def _norm_estimate(matrix, v0):
@@ -356,11 +451,10 @@ def eigenvalue_near(jac, target):
         iteration does not settle within `_INVERSE_STEPS` solves.
     """
     n = jac.shape[0]
-    shifted = jac - target * sp.identity(n, format="csc") if sp.issparse(jac) else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         try:
-            solve = _complex_solver(jac, target, shifted)
+            solve = _complex_solver(jac, target, _shifted(jac, target))
         except (RuntimeError, ValueError, np.linalg.LinAlgError):
             return None
 
@@ -384,13 +478,34 @@ def eigenvalue_near(jac, target):
     return None
 
 
-def _complex_solver(jac, target, shifted):
-    """A solve with ``jac - target I`` (complex LU), as a function."""
+def _shifted(jac, target):
+    """``jac - target I`` for a sparse `jac` (complex CSC), else None."""
+    if not sp.issparse(jac):
+        return None
+    identity = sp.identity(jac.shape[0], format="csc")
+
+    return (jac.astype(complex) - target * identity).tocsc()
+
+
+def _complex_solver(jac, target, shifted, adjoint=False):
+    """Solves with ``jac - target I`` (complex LU), as a function.
+
+    With `adjoint`, the function takes a second argument: solve with the
+    conjugate transpose instead.
+    """
     if shifted is not None:
-        return spla.splu(shifted.astype(complex).tocsc()).solve
+        factors = spla.splu(shifted)
+        if adjoint:
+            return lambda rhs, conj: factors.solve(rhs, trans="H" if conj else "N")
+        return factors.solve
+
     matrix = np.array(jac, dtype=complex)
     matrix.flat[:: jac.shape[0] + 1] -= target
     factors = scipy.linalg.lu_factor(matrix, overwrite_a=True, check_finite=False)
+    if adjoint:
+        return lambda rhs, conj: scipy.linalg.lu_solve(
+            factors, rhs, trans=2 if conj else 0, check_finite=False
+        )
 
     return lambda rhs: scipy.linalg.lu_solve(factors, rhs, check_finite=False)
 

@@ -107,21 +107,27 @@ def test_no_disc_when_an_unstable_eigenvalue_lies_far_out():
 
 
 def _path(rng, n):
-    """f_x along t in [0, 1]: a fixed random part and a moving pair."""
-    base = rng.standard_normal((n, n)) / np.sqrt(n) - 1.5 * np.eye(n)
-    push = np.zeros((n, n))
-    push[:2, :2] = [[1.0, 0.0], [0.0, 1.0]]
-    rotate = np.zeros((n, n))
-    rotate[:2, :2] = [[0.0, -0.7], [0.7, 0.0]]
+    """f_x along t in [0, 1], normal: a pair -1.5 + 3 t +/- 0.7 i crosses.
 
-    return lambda t: base + rotate + 3.0 * t * push
+    The pair's block and a diagonal of stable eigenvalues, in a random
+    orthogonal basis (the matrix is dense and normal).
+    """
+    q = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    diagonal = -0.1 - 0.04 * np.arange(n)
+
+    def jacobian(t):
+        blocks = np.diag(diagonal)
+        blocks[:2, :2] = [[-1.5 + 3.0 * t, -0.7], [0.7, -1.5 + 3.0 * t]]
+        return q @ blocks @ q.T
+
+    return jacobian
 
 
 def test_tracked_counts_match_dense_eigenvalues_along_a_path():
     rng = np.random.default_rng(11)
     n = 120
     jac_at = _path(rng, n)
-    tracker, reference, tracked = SpectrumTracker(n, 8), None, 0
+    tracker, reference = SpectrumTracker(n, 8), None
 
     for t in np.linspace(0.0, 1.0, 81):
         jac = jac_at(t)
@@ -136,39 +142,54 @@ def test_tracked_counts_match_dense_eigenvalues_along_a_path():
             assert np.min(np.abs(exact - value)) <= 1e-8 * abs(value), (t, value)
         for value in exact[exact.real > 0]:
             assert np.min(np.abs(values - value)) <= 1e-8 * abs(value), (t, value)
-    tracked = tracker.counts["tracked"]
-
-    assert tracked > 40, tracker.counts
+    assert tracker.counts["tracked"] > 10, tracker.counts
 
 
-def _network_at_origin(seed, n):
-    """An unbiased network with its Hopf and branch points at the origin."""
-    rng = np.random.default_rng(seed)
-    weights = rng.standard_normal((n, n)) / np.sqrt(n)
-    np.fill_diagonal(weights, 0.0)
+def _normal_weights(rng, n):
+    """A normal W = Q B Q^T: rotation blocks and reals, orthogonal Q."""
+    blocks = np.diag(rng.normal(0.3, 0.5, n))
+    for i in range(0, n - 1, 4):
+        a, b = rng.normal(0.3, 0.5), rng.uniform(0.05, 1.5)
+        blocks[i : i + 2, i : i + 2] = [[a, -b], [b, a]]
+    q = np.linalg.qr(rng.standard_normal((n, n)))[0]
+
+    return q @ blocks @ q.T
+
+
+def _network_at_origin(weights):
+    """An unbiased network and the gains where eigenvalues cross at 0.
+
+    The Jacobian at the origin is ``-I + beta W``: an eigenvalue lambda of
+    W crosses at ``beta = 1 / Re lambda``, a Hopf point when it is complex.
+    """
     system = bifurc.models.hopfield(weights, beta=0.0)
-
     eigenvalues = np.linalg.eigvals(weights)
-    right = eigenvalues[(eigenvalues.real > 0) & (eigenvalues.imag > 1e-9)]
-    hopf = np.sort(1.0 / right.real)
-
-    return system, eigenvalues, hopf
-
-
-@pytest.mark.parametrize("seed", [1, 2])
-def test_hopf_points_at_the_origin_have_the_closed_form(seed):
-    system, eigenvalues, hopf = _network_at_origin(seed, 100)
-    # Stop between the 12th and 13th crossings (none on the bound).
     upper = eigenvalues[(eigenvalues.real > 0) & (eigenvalues.imag >= 0)]
     crossings = np.sort(1.0 / upper.real)
+    complex_pairs = upper[upper.imag > 1e-9]
+
+    return system, eigenvalues, crossings, np.sort(1.0 / complex_pairs.real)
+
+
+@pytest.mark.parametrize("normal", [True, False], ids=["normal", "random non-normal"])
+def test_hopf_points_at_the_origin_have_the_closed_form(normal):
+    rng = np.random.default_rng(1 + normal)
+    n = 100
+    weights = rng.standard_normal((n, n)) / np.sqrt(n)
+    weights = _normal_weights(rng, n) if normal else weights
+    system, eigenvalues, crossings, hopf = _network_at_origin(weights)
+
+    # Stop between the 12th and 13th crossings (none on the bound).
     top = 0.5 * (crossings[11] + crossings[12])
     options = bifurc.ContinuationOptions(
         stability="arnoldi", ds_max=0.05, max_steps=400
     )
     branch = bifurc.continuation(
-        system, np.zeros(100), "beta", (0.0, top), options=options
+        system, np.zeros(n), "beta", (0.0, top), options=options
     )
-    assert branch.info["tracked_spectra"] > 0, branch.info
+    if normal:
+        # Normal: condition numbers 1, so the tracking is used.
+        assert branch.info["tracked_spectra"] > 0, branch.info
 
     found = sorted(sp.value for sp in branch.special_points if sp.label == "H")
     expected = hopf[hopf < top]
@@ -181,21 +202,19 @@ def test_hopf_points_at_the_origin_have_the_closed_form(seed):
 
 
 def test_tracking_agrees_with_all_eigenvalues_on_a_biased_network():
-    rng = np.random.default_rng(5)
+    rng = np.random.default_rng(6)
     n = 90
-    weights = 1.6 * rng.standard_normal((n, n)) / np.sqrt(n)
-    np.fill_diagonal(weights, 0.0)
+    weights = 1.6 * _normal_weights(rng, n)
     system = bifurc.models.hopfield(weights, 0.05 * rng.standard_normal(n))
 
     branches = {}
     for mode in ("arnoldi", "eigenvalues"):
         options = bifurc.ContinuationOptions(stability=mode, ds_max=0.05)
         branches[mode] = bifurc.continuation(
-            system, np.zeros(n), "beta", (0.0, 2.0), p0=0.0, options=options
+            system, np.zeros(n), "beta", (0.0, 3.0), p0=0.0, options=options
         )
     tracked, full = branches["arnoldi"], branches["eigenvalues"]
 
-    assert tracked.info["tracked_spectra"] > 0
     np.testing.assert_array_equal(tracked.n_unstable, full.n_unstable)
     labels = [(sp.label, sp.value) for sp in tracked.special_points]
     reference = [(sp.label, sp.value) for sp in full.special_points]
@@ -216,3 +235,68 @@ def test_large_non_symmetric_systems_track_by_default():
 
     assert branch.info["stability"] == "arnoldi"
     assert np.all(branch.n_unstable == 0)
+
+
+def _unstable_counts(jacobian, values):
+    return [
+        int(np.count_nonzero(np.linalg.eigvals(jacobian(v)).real > 0)) for v in values
+    ]
+
+
+def test_repeated_eigenvalues_are_not_tracked():
+    # Five identical uncoupled modules: every eigenvalue of W is 5-fold, and
+    # Arnoldi from one start vector would find one copy of each.
+    rng = np.random.default_rng(2)
+    module = rng.standard_normal((30, 30)) / np.sqrt(30)
+    weights = np.kron(np.eye(5), module)
+    system = bifurc.models.hopfield(weights, beta=0.9)
+    options = bifurc.ContinuationOptions(
+        stability="arnoldi", ds_max=0.05, direction="forward", max_steps=400
+    )
+    branch = bifurc.continuation(
+        system, np.zeros(150), "beta", (0.9, 1.4), p0=0.9, options=options
+    )
+
+    assert branch.success, branch.message
+    exact = _unstable_counts(lambda b: -np.eye(150) + b * weights, branch.p)
+    assert list(branch.n_unstable) == exact
+    eigenvalues = np.linalg.eigvals(module)
+    hopf = [1 / v.real for v in eigenvalues if v.imag > 0 and 0.9 < 1 / v.real < 1.4]
+    found = [sp.value for sp in branch.special_points if sp.label == "H"]
+    np.testing.assert_allclose(found, sorted(hopf), rtol=1e-9)
+
+
+def test_non_normal_crossing_outside_the_disc_is_found():
+    # Two oscillator pairs, -2 +/- 2i and -4 +/- 2i, coupled feed-forward by c
+    # (eigenvalue condition about 20) and fed back by p: the 4 x 4 block has
+    # eigenvalues -3 +/- sqrt(1 + c p) +/- 2i, a Hopf point at p = 8 / c, far
+    # from the many stable eigenvalues near 0.
+    n, c = 160, 40.0
+    rotation = np.array([[0.0, -2.0], [2.0, 0.0]])
+    base = np.diag(-0.05 * np.arange(1, n + 1))
+    base[:2, :2] = -2.0 * np.eye(2) + rotation
+    base[2:4, 2:4] = -4.0 * np.eye(2) + rotation
+    base[:2, 2:4] = c * np.eye(2)
+    feedback = np.zeros((n, n))
+    feedback[2:4, :2] = np.eye(2)
+
+    def jacobian(p):
+        return base + p * feedback
+
+    system = bifurc.System.from_callable(
+        lambda x, p: jacobian(p[0]) @ x,
+        n,
+        {"p": 0.0},
+        jacobian=lambda x, p: jacobian(p[0]),
+        param_jacobian=lambda x, p: (feedback @ x)[:, None],
+    )
+    options = bifurc.ContinuationOptions(
+        stability="arnoldi", ds_max=0.05, direction="forward"
+    )
+    branch = bifurc.continuation(
+        system, np.zeros(n), "p", (0.0, 1.0), p0=0.0, options=options
+    )
+
+    (hopf,) = [sp for sp in branch.special_points if sp.label == "H"]
+    assert hopf.value == pytest.approx(8.0 / c, rel=1e-9)
+    assert list(branch.n_unstable) == _unstable_counts(jacobian, branch.p)
