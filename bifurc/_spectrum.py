@@ -22,10 +22,15 @@ reference, where everything is computed afresh.  For a normal matrix no
 eigenvalue moves further than that norm (Bauer-Fike), so every eigenvalue
 right of the axis comes from one of the nearest; the radius of the disc
 allows for the move, Arnoldi finds all eigenvalues in it (however many have
-entered), and the unstable count and the Hopf test read them.  For strongly
-non-normal matrices eigenvalues can move further than the norm of the
-change, and a crossing far from 0 could go unseen until the next reference:
-``stability="eigenvalues"`` is the safe choice there.
+entered), and the unstable count and the Hopf test read them.  For a
+non-normal matrix an eigenvalue moves, to first order, by its condition
+number times that norm: the budget is cut for the eigenvalues outside the
+disc nearest the axis (`_guarded_budget`), and a disc holding repeated
+eigenvalues, which Arnoldi from one start vector cannot all find, is not
+tracked.  Eigenvalues further left are assumed to be conditioned better
+than `_MAX_CONDITION`; where that fails a crossing far from 0 could go
+unseen until the next reference, and ``stability="eigenvalues"`` is the
+safe choice.
 
 References
 ----------
@@ -33,7 +38,10 @@ Lehoucq, R. B., Sorensen, D. C. and Yang, C. (1998). ARPACK Users' Guide.
 Govaerts, W. (2000). Numerical Methods for Bifurcations of Dynamical
 Equilibria.  Meerbergen, K. and Spence, A. (1997). Implicitly restarted
 Arnoldi with purification for the shift-invert transformation (on
-shift-invert for the rightmost eigenvalues).
+shift-invert for the rightmost eigenvalues).  Wilkinson, J. H. (1965). The
+Algebraic Eigenvalue Problem (condition numbers, inverse iteration).
+Henrici, P. (1962). Bounds for iterates, inverses, spectral variation and
+fields of values of non-normal matrices (departure from normality).
 """
 
 from __future__ import annotations
