@@ -208,3 +208,17 @@ def test_inertia_in_a_kept_order_against_eigenvalues(shift):
     expected = (int(np.sum(values > 0)), int(np.sum(values < 0)))
     assert ordering.holds(jac)
     assert inertia(sp.csr_matrix(jac), ordering)[:2] == expected
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_released_factorisation_keeps_its_determinant_and_refuses_solves(sparse):
+    matrix = random_matrix(40, 12)
+    sign, log_abs = np.linalg.slogdet(matrix)
+    lu = factorize(sp.csc_matrix(matrix) if sparse else np.array(matrix, order="F"))
+
+    lu.release()
+
+    assert lu.det_sign == int(sign)
+    assert lu.log_abs_det == pytest.approx(log_abs, rel=1e-12)
+    with pytest.raises(RuntimeError, match="released"):
+        lu.solve(np.ones(40))
