@@ -170,7 +170,9 @@ class ContinuationOptions:
         factorisation, all of them only at reference points; the default for
         other systems above 128 variables) or ``"none"``.
     n_eigenvalues : int
-        How many rightmost eigenvalues Arnoldi computes.
+        How many rightmost eigenvalues Arnoldi computes first at the
+        reference points of systems above 600 variables in ``"arnoldi"``
+        mode (doubled until they reach well left of the axis).
     state_scale : str or tuple of float
         ``"auto"`` (``max(1, |x_i|)``) or one positive scale per variable.
     max_subdivisions : int
