@@ -16,21 +16,22 @@ of the bordered matrix
 so a tracked point costs a few dozen triangular solves and no further
 factorisation (Govaerts 2000, ch. 3, on bordered solves).
 
-A point is tracked while the estimated 2-norm of ``f_x - f_x(reference)``
-stays below a budget smaller than ``delta``; otherwise it becomes the next
-reference, where everything is computed afresh.  For a normal matrix no
-eigenvalue moves further than that norm (Bauer-Fike), so every eigenvalue
-right of the axis comes from one of the nearest; the radius of the disc
-allows for the move, Arnoldi finds all eigenvalues in it (however many have
-entered), and the unstable count and the Hopf test read them.  For a
-non-normal matrix an eigenvalue moves, to first order, by its condition
-number times that norm: the budget is cut for the eigenvalues outside the
-disc nearest the axis (`_guarded_budget`), and a disc holding repeated
-eigenvalues, which Arnoldi from one start vector cannot all find, is not
-tracked.  Eigenvalues further left are assumed to be conditioned better
-than `_MAX_CONDITION`; where that fails a crossing far from 0 could go
-unseen until the next reference, and ``stability="eigenvalues"`` is the
-safe choice.
+A point is tracked while an upper bound of ``|f_x - f_x(reference)|_2``
+stays below a *budget*; otherwise it becomes the next reference, where
+everything is computed afresh.  The budget rests on two facts.  A Schur
+form ``J = Q (D + N) Q^H`` makes J a normal matrix with the same
+eigenvalues plus a perturbation no larger than Henrici's departure from
+normality ``|N|_F``, computable from |J|_F and the eigenvalues; and for a
+normal matrix no eigenvalue moves further than the perturbation
+(Bauer-Fike), while each connected union of the discs keeps its number of
+eigenvalues.  So while the bound plus the departure stays below the margin
+and the gap to the disc's edge, every eigenvalue right of the axis comes
+from one of the nearest and lies in the disc, Arnoldi finds all
+eigenvalues in it (however many have entered), and the unstable count and
+the Hopf test read them.  A strongly non-normal f_x, whose departure
+exceeds the margin, is not tracked, nor is a disc with repeated
+eigenvalues (Arnoldi from one start vector finds one copy), nor a large
+system whose references know only the rightmost eigenvalues.
 
 References
 ----------
@@ -82,17 +83,10 @@ _RIGHTMOST_REACH = 0.1
 _RIGHTMOST_MAX = 128
 _GROWTH_LIMIT = 4
 
-# The move budget stays below this share of the margin and of the gap to the
-# next modulus: an eigenvalue outside the disc then stays left of the axis,
-# and the disc's edge clear of the next eigenvalue, with room for the error
-# of the norm estimate.
+# Eigenvalues may move by this share of the margin and of the gap to the
+# next modulus: an eigenvalue outside the disc then stays clear of the axis,
+# and the disc's edge clear of the next eigenvalue, with room for rounding.
 _MARGIN_SHARE = 0.9
-
-# The power iteration for ||f_x - f_x(reference)||_2 gives a lower bound;
-# four sweeps from a fixed start are within a few per cent for the matrices
-# met here, and this factor covers the rest.
-_NORM_SWEEPS = 4
-_NORM_SAFETY = 1.5
 
 # At least this many eigenvalues are tracked (the rightmost of a spectrum far
 # from the axis are still reported).
@@ -103,20 +97,13 @@ _MIN_WATCHED = 1
 _ARNOLDI_TOL = 1e-10
 _ARNOLDI_SEED = 20240501
 
-# Guards of a disc: eigenvalues closer than this (relative) count as
-# repeated; outside eigenvalues within _MAX_CONDITION budgets of the axis
-# have their condition number computed, and with more than _MAX_AT_RISK of
-# them nothing is tracked; the condition number comes from inverse iteration
-# at a shift this close (relative) with this many sweeps.
+# Eigenvalues closer than this (relative) count as repeated: Arnoldi from
+# one start vector finds one copy, so such a disc is not tracked.
 _REPEATED_RTOL = 1e-6
-_MAX_CONDITION = 10.0
-_MAX_AT_RISK = 4
-_CONDITION_OFFSET = 1e-8
-_CONDITION_SWEEPS = 3
 
-# Relative departure from normality (squared, against |J|_F^2) below which
-# f_x counts as normal: rounding errors of the eigenvalues.
-_NORMAL_RTOL = 1e-10
+# Rounding allowance of the departure from normality, in ulps of |J|_F^2
+# per eigenvalue (the subtraction of two sums of n squares).
+_DEPARTURE_ULPS = 4
 
 # Inverse iteration for one eigenvalue: residual tolerance relative to the
 # 1-norm of the matrix, and the most solves tried.
@@ -207,10 +194,7 @@ class SpectrumTracker:
 
     def _still(self, jac, reference):
         """Whether f_x moved less than the reference's budget."""
-        change = jac - reference.jac
-        size = _norm_estimate(change, self._v0)
-
-        return size <= reference.budget
+        return _norm_bound(jac - reference.jac) <= reference.budget
 
     def _tracked(self, lu, tangent, reference):
         """All eigenvalues in the reference disc, or None if not found."""
@@ -230,10 +214,13 @@ class SpectrumTracker:
     def _reference(self, jac):
         """All eigenvalues (or the rightmost) and the disc they define."""
         values = self._spectrum(jac)
-        floor = -np.inf if values.size == self.n else float(np.min(values.real))
-        radius, count, budget = _best_disc(values, floor, self.n)
-        if budget > 0:
-            budget = _guarded_budget(jac, values, radius, budget)
+        if values.size < self.n:
+            # The rightmost only: no bound on how far the others move.
+            return values, Reference(None, 0.0, 0, 0.0)
+        radius, count, budget = _best_disc(values, _departure(jac, values), self.n)
+
+        if budget <= 0 or _has_repeated(values[np.abs(values) <= radius]):
+            return values, Reference(None, 0.0, 0, 0.0)
         copy = jac.copy() if sp.issparse(jac) else np.array(jac, dtype=float)
 
         return values, Reference(copy, radius, count, budget)
@@ -261,68 +248,40 @@ def _by_real_part(values):
     return values[np.argsort(-values.real, kind="stable")]
 
 
-def _best_disc(values, floor, n):
+def _best_disc(values, departure, n):
     """``(radius, count, budget)`` of the disc to track, or ``(0, 0, 0)``.
 
-    For the c eigenvalues nearest 0, the margin ``delta_c`` is the distance
-    from the imaginary axis of the nearest eigenvalue outside them (the
-    unknown eigenvalues of a partial spectrum lie left of `floor`).  A disc
-    reaching towards the j-th modulus holds them after a move of less than
-    ``|lambda_j| - |lambda_c|``; the move allowed, the *budget*, is a share
-    of that amount or of ``delta_c``, whichever is smaller, so that no
-    eigenvalue outside can reach the axis.  Of all ``(c, j)`` the one with
+    Every eigenvalue of ``f_x(ref) + E`` lies within ``|E|_2 + departure``
+    of one of f_x(ref) (Bauer-Fike for the normal matrix ``Q D Q^H`` with
+    the perturbation ``Q N Q^H + E``), and by continuity each connected
+    union of such discs keeps its number of eigenvalues.  For the c
+    eigenvalues nearest 0, ``delta_c`` is the distance from the axis of the
+    nearest one outside them; a disc reaching towards the j-th modulus holds
+    them after a move of less than ``|lambda_j| - |lambda_c|``.  The move
+    allowed is a share of the smaller of the two, and the *budget* for
+    ``|E|_2`` is that less the departure.  Of all ``(c, j)`` the one with
     the largest budget per unit of Arnoldi work,
     ``budget / (j + _ARNOLDI_OVERHEAD)``, is chosen.
     """
     order = np.argsort(np.abs(values), kind="stable")
     size, real = np.abs(values)[order], values.real[order]
-    beyond = np.append(np.maximum.accumulate(real[::-1])[::-1], -np.inf)
-    margins = -np.maximum(beyond, floor)
+    margins = -np.append(np.maximum.accumulate(real[::-1])[::-1], -np.inf)
 
     top = min(n - 3, _MAX_TRACKED, n // _TRACKED_SHARE, size.size - 1)
     c = np.arange(min(_MIN_WATCHED, size.size), top + 1)[:, None]
     j = np.arange(top + 1)[None, :]
-    room = np.minimum(size[j] - size[c - 1], margins[c])
-    budget = _MARGIN_SHARE * room
+    move = _MARGIN_SHARE * np.minimum(size[j] - size[c - 1], margins[c])
+    budget = move - departure
 
-    valid = (j >= c) & (room > 0)
+    valid = (j >= c) & (budget > 0)
     if not valid.any():
         return 0.0, 0, 0.0
     score = np.where(valid, budget / (j + _ARNOLDI_OVERHEAD), -np.inf)
     best_c, best_j = np.unravel_index(np.argmax(score), score.shape)
 
-    radius = float(size[c[best_c, 0] - 1] + budget[best_c, best_j])
+    radius = float(size[c[best_c, 0] - 1] + move[best_c, best_j])
     count = int(np.count_nonzero(size <= radius))
     return radius, count, float(budget[best_c, best_j])
-
-
-def _guarded_budget(jac, values, radius, budget):
-    """The budget, cut for multiple and for ill-conditioned eigenvalues.
-
-    Arnoldi from one start vector finds one copy of a repeated eigenvalue, so
-    a disc that holds (nearly) repeated eigenvalues is not tracked.  An
-    eigenvalue outside the disc moves, to first order, by its condition
-    number ``kappa = |x| |y| / |y^H x|`` times the change of f_x (Wilkinson
-    1965, ch. 2); for those that a move of up to `_MAX_CONDITION` times
-    the budget could bring to the axis, the budget is cut to a share of
-    ``-Re(lambda) / kappa``.  Up to `_MAX_AT_RISK` of them get theirs by
-    inverse iteration; with more, only a normal f_x (all condition numbers
-    1) is tracked.  Eigenvalues further out with a condition number above
-    `_MAX_CONDITION` are not guarded.
-    """
-    inside = values[np.abs(values) <= radius]
-    if _has_repeated(inside):
-        return 0.0
-
-    outside = values[np.abs(values) > radius]
-    at_risk = outside[(outside.real > -_MAX_CONDITION * budget) & (outside.imag >= 0)]
-    if at_risk.size > _MAX_AT_RISK:
-        return budget if _normal(jac, values) else 0.0
-    kappas = np.array([_condition(jac, value) for value in at_risk])
-
-    for value, kappa in zip(at_risk, kappas, strict=True):
-        budget = min(budget, _MARGIN_SHARE * (-value.real) / kappa)
-    return budget
 
 
 def _has_repeated(values):
@@ -336,58 +295,34 @@ def _has_repeated(values):
     return bool(np.any(gaps <= _REPEATED_RTOL * scale))
 
 
-def _normal(jac, values):
-    """Whether `jac` is normal to rounding (all condition numbers 1).
+def _norm_bound(matrix):
+    """An upper bound of ``|matrix|_2``: the smaller of the Frobenius norm
+    and ``sqrt(|M|_1 |M|_inf)`` (Hoelder), exact for a diagonal matrix."""
+    magnitude = abs(matrix)
+    frobenius = (
+        float(np.sqrt((magnitude.multiply(magnitude)).sum()))
+        if sp.issparse(matrix)
+        else float(np.linalg.norm(matrix))
+    )
+    columns = float(np.max(np.asarray(magnitude.sum(axis=0)), initial=0.0))
+    rows = float(np.max(np.asarray(magnitude.sum(axis=1)), initial=0.0))
 
-    Henrici's departure from normality, ``|J|_F^2 - sum |lambda|^2``, is
-    zero exactly for normal matrices; it needs the whole spectrum.
+    return min(frobenius, float(np.sqrt(columns * rows)))
+
+
+def _departure(jac, values):
+    """Henrici's departure from normality ``sqrt(|J|_F^2 - sum |lambda|^2)``.
+
+    It is the Frobenius norm of the strictly triangular part N of a Schur
+    form ``J = Q (D + N) Q^H``, so J is ``Q D Q^H``, a normal matrix with
+    the same eigenvalues, plus a perturbation of 2-norm at most this
+    (Henrici 1962).  The rounding errors of the subtraction are added.
     """
-    if values.size < jac.shape[0]:
-        return False
-    frobenius = float(sp.linalg.norm(jac) if sp.issparse(jac) else np.linalg.norm(jac))
-    departure = frobenius**2 - float(np.sum(np.abs(values) ** 2))
+    frobenius2 = float(np.sum(np.abs(jac.toarray() if sp.issparse(jac) else jac) ** 2))
+    excess = frobenius2 - float(np.sum(np.abs(values) ** 2))
+    rounding = _DEPARTURE_ULPS * values.size * np.finfo(float).eps * frobenius2
 
-    return departure <= _NORMAL_RTOL * frobenius**2
-
-
-def _condition(jac, value):
-    """Condition number of the simple eigenvalue `value` (inf if unknown).
-
-    Right and left eigenvectors by inverse iteration with one complex
-    factorisation at a shift next to the eigenvalue.
-    """
-    n = jac.shape[0]
-    shift = value + _CONDITION_OFFSET * max(1.0, abs(value)) * (1 + 1j)
-    try:
-        solve = _complex_solver(jac, shift, _shifted(jac, shift), adjoint=True)
-    except (RuntimeError, ValueError, np.linalg.LinAlgError):
-        return np.inf
-
-    rng = np.random.default_rng(_ARNOLDI_SEED)
-    right, left = rng.standard_normal(n) + 0j, rng.standard_normal(n) + 0j
-    for _ in range(_CONDITION_SWEEPS):
-        right = solve(right, False)
-        left = solve(left, True)
-        right, left = right / np.linalg.norm(right), left / np.linalg.norm(left)
-    overlap = abs(np.vdot(left, right))
-
-    return 1.0 / overlap if overlap > 0 and np.isfinite(overlap) else np.inf
-
-
-def _norm_estimate(matrix, v0):
-    """Estimate of ``||matrix||_2`` by power iteration on ``M^T M``, scaled up."""
-    v = v0 / np.linalg.norm(v0)
-    size = 0.0
-    for _ in range(_NORM_SWEEPS):
-        w = matrix @ v
-        u = matrix.T @ w
-        length = float(np.linalg.norm(u))
-        if length == 0 or not np.isfinite(length):
-            return 0.0 if length == 0 else np.inf
-        size = float(np.sqrt(length))
-        v = u / length
-
-    return _NORM_SAFETY * size
+    return float(np.sqrt(max(excess, 0.0) + rounding))
 
 
 def _near_zero(lu, tangent, k, v0):

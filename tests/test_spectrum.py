@@ -9,6 +9,7 @@ lambda of W.
 import numpy as np
 import pytest
 import scipy.linalg
+import scipy.optimize
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -91,7 +92,7 @@ def _random_spectrum(rng):
 @settings(max_examples=200, deadline=None)
 def test_tracked_disc_keeps_every_crossing_inside(values):
     """Eigenvalues moving by at most the budget reach the axis only inside."""
-    radius, count, budget = _best_disc(values, -np.inf, 10_000)
+    radius, count, budget = _best_disc(values, 0.0, 10_000)
     if budget == 0:
         return
     inside = np.abs(values) <= radius - budget + 1e-12 * radius
@@ -101,7 +102,7 @@ def test_tracked_disc_keeps_every_crossing_inside(values):
 
 def test_no_disc_when_an_unstable_eigenvalue_lies_far_out():
     values = np.concatenate([[50.0], -1.0 + 0.1j * np.arange(-20, 21)])
-    radius, count, budget = _best_disc(values, -np.inf, values.size)
+    radius, count, budget = _best_disc(values, 0.0, values.size)
 
     assert (radius, count, budget) == (0.0, 0, 0.0)
 
@@ -145,12 +146,18 @@ def test_tracked_counts_match_dense_eigenvalues_along_a_path():
     assert tracker.counts["tracked"] > 10, tracker.counts
 
 
-def _normal_weights(rng, n):
-    """A normal W = Q B Q^T: rotation blocks and reals, orthogonal Q."""
+def _normal_weights(rng, n, rotate=True):
+    """A normal W = Q B Q^T: rotation blocks and reals, orthogonal Q.
+
+    Without `rotate`, W = B: decoupled blocks, whose changes with the gain
+    have a 2-norm the tracking's bound sees within a factor sqrt(2).
+    """
     blocks = np.diag(rng.normal(0.3, 0.5, n))
     for i in range(0, n - 1, 4):
         a, b = rng.normal(0.3, 0.5), rng.uniform(0.05, 1.5)
         blocks[i : i + 2, i : i + 2] = [[a, -b], [b, a]]
+    if not rotate:
+        return blocks
     q = np.linalg.qr(rng.standard_normal((n, n)))[0]
 
     return q @ blocks @ q.T
@@ -176,7 +183,7 @@ def test_hopf_points_at_the_origin_have_the_closed_form(normal):
     rng = np.random.default_rng(1 + normal)
     n = 100
     weights = rng.standard_normal((n, n)) / np.sqrt(n)
-    weights = _normal_weights(rng, n) if normal else weights
+    weights = _normal_weights(rng, n, rotate=False) if normal else weights
     system, eigenvalues, crossings, hopf = _network_at_origin(weights)
 
     # Stop between the 12th and 13th crossings (none on the bound).
@@ -188,7 +195,7 @@ def test_hopf_points_at_the_origin_have_the_closed_form(normal):
         system, np.zeros(n), "beta", (0.0, top), options=options
     )
     if normal:
-        # Normal: condition numbers 1, so the tracking is used.
+        # Normal, with changes the bound sees well: the tracking is used.
         assert branch.info["tracked_spectra"] > 0, branch.info
 
     found = sorted(sp.value for sp in branch.special_points if sp.label == "H")
@@ -299,4 +306,81 @@ def test_non_normal_crossing_outside_the_disc_is_found():
 
     (hopf,) = [sp for sp in branch.special_points if sp.label == "H"]
     assert hopf.value == pytest.approx(8.0 / c, rel=1e-9)
+    assert list(branch.n_unstable) == _unstable_counts(jacobian, branch.p)
+
+
+def _linear_system(base, change):
+    """x' = (base + p change) x: the origin for every p, f_x known."""
+    n = base.shape[0]
+
+    def jacobian(p):
+        return base + p * change
+
+    system = bifurc.System.from_callable(
+        lambda x, p: jacobian(p[0]) @ x,
+        n,
+        {"p": 0.0},
+        jacobian=lambda x, p: jacobian(p[0]),
+        param_jacobian=lambda x, p: (change @ x)[:, None],
+    )
+    return system, jacobian
+
+
+def _rotation_block(value):
+    return np.array([[value.real, -value.imag], [value.imag, value.real]])
+
+
+def test_ill_conditioned_pair_inside_the_disc_is_not_lost():
+    # A pair near the axis coupled feed-forward (400) to a partner at -50:
+    # condition numbers about 8.  With the feedback p e^{i theta} the pair
+    # solves det [[l1 - z, c], [p e^{i theta}, l2 - z]] = 0 and crosses
+    # where the larger root has real part 0 (brentq on the 2 x 2 problem).
+    n, near, far, coupling = 120, -0.2 + 0.6j, -50.0 + 0.6j, 400.0
+    turn = np.exp(1j * np.deg2rad(75.0))
+    base = np.diag(np.concatenate([np.zeros(4), -100.0 - 0.01 * np.arange(n - 4)]))
+    base[:2, :2], base[2:4, 2:4] = _rotation_block(near), _rotation_block(far)
+    base[:2, 2:4] = coupling * np.eye(2)
+    change = np.zeros((n, n))
+    change[2:4, :2] = _rotation_block(turn)
+    system, jacobian = _linear_system(base, change)
+
+    def growth(p):
+        block = np.array([[near, coupling], [p * turn, far]])
+        return np.max(np.linalg.eigvals(block).real)
+
+    options = bifurc.ContinuationOptions(
+        stability="arnoldi", ds=0.005, ds_max=0.01, direction="forward"
+    )
+    branch = bifurc.continuation(
+        system, np.zeros(n), "p", (0.0, 0.2), p0=0.0, options=options
+    )
+
+    (hopf,) = [sp for sp in branch.special_points if sp.label == "H"]
+    reference = scipy.optimize.brentq(growth, 0.0, 0.2, xtol=1e-15)
+    assert hopf.value == pytest.approx(reference, rel=1e-9)
+    assert list(branch.n_unstable) == _unstable_counts(jacobian, branch.p)
+
+
+def test_tracking_through_a_diagonal_change_finds_the_crossing():
+    # A normal block-diagonal f_x whose change is diagonal (the bound of its
+    # 2-norm is then exact): the pair -1 + p +/- 5i crosses at p = 1 while
+    # the eigenvalues near 0 stay put.
+    n = 200
+    base = np.diag(np.concatenate([[-0.2, -0.3], -5.2 - 0.001 * np.arange(n - 2)]))
+    change = np.diag(np.full(n, -0.4))
+    base[10:12, 10:12] = _rotation_block(-1.0 + 5.0j)
+    change[10, 10] = change[11, 11] = 1.0
+    system, jacobian = _linear_system(base, change)
+
+    options = bifurc.ContinuationOptions(
+        stability="arnoldi", ds=0.05, ds_max=0.1, direction="forward"
+    )
+    branch = bifurc.continuation(
+        system, np.zeros(n), "p", (0.0, 2.0), p0=0.0, options=options
+    )
+
+    assert branch.info["tracked_spectra"] > branch.info["reference_spectra"]
+    (hopf,) = [sp for sp in branch.special_points if sp.label == "H"]
+    assert hopf.value == pytest.approx(1.0, rel=1e-9)
+    assert hopf.data["frequency"] == pytest.approx(5.0, rel=1e-9)
     assert list(branch.n_unstable) == _unstable_counts(jacobian, branch.p)
