@@ -430,25 +430,14 @@ def _shifted(jac, target):
     return (jac.astype(complex) - target * identity).tocsc()
 
 
-def _complex_solver(jac, target, shifted, adjoint=False):
-    """Solves with ``jac - target I`` (complex LU), as a function.
-
-    With `adjoint`, the function takes a second argument: solve with the
-    conjugate transpose instead.
-    """
+def _complex_solver(jac, target, shifted):
+    """A solve with ``jac - target I`` (complex LU), as a function."""
     if shifted is not None:
-        factors = spla.splu(shifted)
-        if adjoint:
-            return lambda rhs, conj: factors.solve(rhs, trans="H" if conj else "N")
-        return factors.solve
+        return spla.splu(shifted).solve
 
     matrix = np.array(jac, dtype=complex)
     matrix.flat[:: jac.shape[0] + 1] -= target
     factors = scipy.linalg.lu_factor(matrix, overwrite_a=True, check_finite=False)
-    if adjoint:
-        return lambda rhs, conj: scipy.linalg.lu_solve(
-            factors, rhs, trans=2 if conj else 0, check_finite=False
-        )
 
     return lambda rhs: scipy.linalg.lu_solve(factors, rhs, check_finite=False)
 
