@@ -42,6 +42,7 @@ from ._errors import ConvergenceError, InputError
 from ._linalg import inertia, rightmost_eigenvalues
 from ._newton import Evaluator, StepError, correct, newton_fixed
 from ._results import Branch, SpecialPoint
+from ._spectrum import DENSE_EIGENVALUES_MAX as _DENSE_EIG_MAX
 from ._spectrum import SpectrumTracker, eigenvalue_near
 from ._status import Status
 
@@ -54,16 +55,14 @@ logger = logging.getLogger(__name__)
 # inertia one), recomputed only where det f_x changes sign ("parity").
 # General matrices above it track the eigenvalues near the imaginary axis by
 # shift-invert Arnoldi on the bordered factorisation (`SpectrumTracker`):
-# eight eigenvalues were measured at 1.7 ms against 2.5 ms for all of them at
-# n = 100, 2.6 ms against 11 ms at n = 200, 6 ms against 82 ms at n = 500; a
-# whole branch at n = 100 ran faster with all eigenvalues (Python's overhead
-# per Arnoldi iteration), so the crossover is put above that.
+# benchmarks/eigenvalue_costs.py measured eight eigenvalues at 0.9 ms against
+# 2.1 ms for all of them at n = 100, 1.8 against 9.3 ms at n = 200, 5.1
+# against 74 ms at n = 500; a whole branch at n = 100 ran faster with all
+# eigenvalues (Python's overhead per Arnoldi iteration and references), so
+# the crossover is put above that.
 _FULL_EIG_MAX_SYMMETRIC = 64
 _FULL_EIG_MAX_GENERAL = 128
 
-# Hopf location needs all eigenvalues near the crossing; up to this size a
-# dense eigensolver is used, above it shift-invert Arnoldi.
-_DENSE_EIG_MAX = 600
 
 # In ``"parity"`` mode the inertia is recomputed at least every this many
 # points even when det f_x keeps its sign: a guard against two eigenvalues
@@ -382,7 +381,6 @@ class _Stability:
     def __init__(self, system, mode, n_eigenvalues):
         self.system = system
         self.symmetric = bool(system.gradient or system.symmetrizer is not None)
-        self.k = n_eigenvalues
         self.mode = self._resolve(system, mode)
         self.tracker = SpectrumTracker(system.n, n_eigenvalues)
 

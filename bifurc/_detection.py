@@ -66,13 +66,13 @@ _SIGMA_TOL = 1e-9
 # eigenvalues nearest the axis at the two ends are different ones.
 _PAIR_JUMP_RTOL = 1e-6
 
-# An eigenvalue whose imaginary part is below this fraction of its modulus
-# (plus an absolute floor) counts as real.
 # Real parts of eigenvalues within this many ulps of the spectrum's size are
 # rounding errors (LAPACK's eigenvalues are backward stable).
 _AXIS_ULPS = 64
 _EPS = float(np.finfo(float).eps)
 
+# An eigenvalue whose imaginary part is below this fraction of its modulus
+# (plus an absolute floor) counts as real.
 _IMAG_RTOL = 1e-8
 _IMAG_ATOL = 1e-12
 
@@ -570,17 +570,16 @@ def _is_complex(values):
 class _HopfSearch:
     """Bracket of a Hopf point, checked by the count of unstable complex eigenvalues.
 
-    The fast way (`followed`) follows the complex eigenvalue nearest the
-    imaginary axis from the ends of the step into it: at each trial point
-    only the few eigenvalues nearest its predicted value are computed
-    (shift-invert Arnoldi, one complex factorisation), and regula falsi
-    (Illinois) acts on its real part.  The bracket it leaves is accepted
-    only if all eigenvalues at its two ends confirm it: one complex
-    eigenvalue moves continuously across (or onto) the axis, while the count
-    of complex eigenvalues with positive real part differs at the ends of
-    the step.  Otherwise `bracket`
-    starts again on that count itself, free of any pairing of eigenvalues
-    between points, with all eigenvalues at every trial point.
+    The fast way (`followed`) follows the complex eigenvalue that crosses
+    the axis between the ends of the step: at each trial point only the
+    eigenvalue nearest its predicted value is computed (inverse iteration,
+    one complex factorisation), and regula falsi (Illinois) acts on its real
+    part.  The bracket it leaves is accepted only if all eigenvalues at its
+    two ends confirm it: one complex eigenvalue moves continuously across
+    (or onto) the axis, while the count of complex eigenvalues with
+    positive real part differs at the ends of the step.  Otherwise
+    `bracket` starts again on that count itself, free of any pairing of
+    eigenvalues between points, with all eigenvalues at every trial point.
     """
 
     def __init__(self, locator):

@@ -21,7 +21,7 @@ inserted as rows where they lie.  Leading columns, always in this order:
 
 then ``arclength``, ``stable`` (n_unstable == 0), ``max_real`` (largest real
 part of the eigenvalues, empty when they were not computed, or when only
-those near the axis were and all of them are stable) and
+some were (large non-symmetric systems) and all of those are stable) and
 ``precision`` (bracket width in the parameter of a located special point).
 """
 

@@ -58,7 +58,7 @@ import scipy.sparse.linalg as spla
 
 from ._linalg import rightmost_eigenvalues
 
-__all__ = ["Reference", "SpectrumTracker", "eigenvalue_near"]
+__all__ = ["DENSE_EIGENVALUES_MAX", "Reference", "SpectrumTracker", "eigenvalue_near"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,23 +74,19 @@ _ARNOLDI_OVERHEAD = 8
 # as much as all eigenvalues.
 _TRACKED_SHARE = 8
 
-# Rightmost eigenvalues of a large system are computed until they reach this
-# fraction of their modulus left of the axis, so that a disc has a margin,
-# but no more than _RIGHTMOST_MAX of them (Arnoldi's cost grows with their
-# square); a tracked disc may hold up to _GROWTH_LIMIT times as many
-# eigenvalues as at its reference before a new reference is cheaper.
-_RIGHTMOST_REACH = 0.1
+# The rightmost eigenvalues of a large system are computed until one of them
+# is stable (then all unstable ones are among them), but no more than
+# _RIGHTMOST_MAX of them (Arnoldi's cost grows with their square).
 _RIGHTMOST_MAX = 128
+
+# A tracked disc may hold up to this many times as many eigenvalues as at its
+# reference before a new reference is cheaper.
 _GROWTH_LIMIT = 4
 
 # Eigenvalues may move by this share of the margin and of the gap to the
 # next modulus: an eigenvalue outside the disc then stays clear of the axis,
 # and the disc's edge clear of the next eigenvalue, with room for rounding.
 _MARGIN_SHARE = 0.9
-
-# At least this many eigenvalues are tracked (the rightmost of a spectrum far
-# from the axis are still reported).
-_MIN_WATCHED = 1
 
 # Arnoldi settings: convergence tolerance, and the fixed seed of the start
 # vector (runs are reproducible).
@@ -110,9 +106,10 @@ _DEPARTURE_ULPS = 4
 _INVERSE_TOL = 1e-14
 _INVERSE_STEPS = 40
 
-# Dense eigenvalues at references up to this size; above it the rightmost
-# eigenvalues by Arnoldi.
-_DENSE_MAX = 600
+# All eigenvalues by a dense eigensolver up to this size (at references and
+# for Hopf location); above it the rightmost, or those near a target, by
+# Arnoldi.
+DENSE_EIGENVALUES_MAX = 600
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,15 +224,14 @@ class SpectrumTracker:
 
     def _spectrum(self, jac):
         """All eigenvalues of a dense f_x, else enough rightmost ones."""
-        if self.n <= _DENSE_MAX:
+        if self.n <= DENSE_EIGENVALUES_MAX:
             dense = jac.toarray() if sp.issparse(jac) else jac
             return _by_real_part(scipy.linalg.eigvals(dense, check_finite=False))
         k = min(self.k, self.n)
 
         while True:
             values = rightmost_eigenvalues(jac, k)
-            reach = _RIGHTMOST_REACH * float(np.max(np.abs(values)))
-            if np.min(values.real) < -reach or k >= min(self.n - 2, _RIGHTMOST_MAX):
+            if _unstable(values) < values.size or k >= min(self.n - 2, _RIGHTMOST_MAX):
                 return values
             k = min(2 * k, self.n, _RIGHTMOST_MAX)
 
@@ -268,7 +264,7 @@ def _best_disc(values, departure, n):
     margins = -np.append(np.maximum.accumulate(real[::-1])[::-1], -np.inf)
 
     top = min(n - 3, _MAX_TRACKED, n // _TRACKED_SHARE, size.size - 1)
-    c = np.arange(min(_MIN_WATCHED, size.size), top + 1)[:, None]
+    c = np.arange(1, top + 1)[:, None]
     j = np.arange(top + 1)[None, :]
     move = _MARGIN_SHARE * np.minimum(size[j] - size[c - 1], margins[c])
     budget = move - departure

@@ -430,6 +430,44 @@ def bratu1d_fold(n):
     return lam_of(result.x)
 
 
+def pitchforks_rhs(x, p):
+    """u' = p u - u^3, v' = (p/2 - 1) v - v^3."""
+    return np.array([p[0] * x[0] - x[0] ** 3, (0.5 * p[0] - 1) * x[1] - x[1] ** 3])
+
+
+def pitchforks_system(f=pitchforks_rhs):
+    """Two decoupled pitchforks, at p = 0 (in u) and p = 2 (in v).
+
+    `f` may wrap `pitchforks_rhs` (to count or interrupt calls); the
+    Jacobians are exact.
+    """
+
+    def jacobian(x, p):
+        return np.diag([p[0] - 3 * x[0] ** 2, 0.5 * p[0] - 1 - 3 * x[1] ** 2])
+
+    return bifurc.System.from_callable(
+        f,
+        ["u", "v"],
+        {"p": -1.0},
+        jacobian=jacobian,
+        param_jacobian=lambda x, p: np.array([[x[0]], [0.5 * x[1]]]),
+        box=([-3.0, -3.0], [3.0, 3.0]),
+    )
+
+
+# Non-symmetric weights without bias: the origin is a rest point for every
+# gain beta, with Jacobian -I + beta W (tanh, leak 1), so an eigenvalue
+# lambda of W crosses the imaginary axis at beta = 1 / Re(lambda).
+SMALL_NETWORK = [
+    [0.1, -0.2, -0.3, 0.1, -0.3, 0.4],
+    [-0.1, 0.9, -1.0, -0.5, -1.3, -2.5],
+    [-3.3, 0.1, -1.2, -1.1, -0.9, 0.6],
+    [0.9, 1.0, 1.4, 4.5, 0.4, 0.2],
+    [-3.3, -2.5, 3.3, 4.1, 0.7, -0.1],
+    [0.8, -3.1, -0.8, -0.6, 2.6, -1.5],
+]
+
+
 CATALOGUE = {
     "fold": fold,
     "pitchfork": pitchfork,

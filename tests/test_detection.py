@@ -296,18 +296,6 @@ def test_property_reference_by_root_solve():
 # ----------------------------------------------------------------------
 # Regression tests
 
-# Non-symmetric weights without bias: the origin is a rest point for every
-# gain beta, with Jacobian -I + beta W (tanh), so an eigenvalue lambda of W
-# crosses the imaginary axis at beta = 1 / Re(lambda).
-NETWORK = [
-    [0.1, -0.2, -0.3, 0.1, -0.3, 0.4],
-    [-0.1, 0.9, -1.0, -0.5, -1.3, -2.5],
-    [-3.3, 0.1, -1.2, -1.1, -0.9, 0.6],
-    [0.9, 1.0, 1.4, 4.5, 0.4, 0.2],
-    [-3.3, -2.5, 3.3, 4.1, 0.7, -0.1],
-    [0.8, -3.1, -0.8, -0.6, 2.6, -1.5],
-]
-
 
 def _network_branch(weights, beta_max, **options):
     system = bifurc.models.hopfield(np.asarray(weights), beta=0.0)
@@ -316,9 +304,9 @@ def _network_branch(weights, beta_max, **options):
 
 
 def test_hopf_eigenvalue_not_paired_with_another_one_across_a_step():
-    values = np.linalg.eigvals(np.array(NETWORK))
+    values = np.linalg.eigvals(np.array(problems.SMALL_NETWORK))
     pair = values[(values.imag > 1e-9) & (values.real > 0)]
-    branch = _network_branch(NETWORK, 4.0)
+    branch = _network_branch(problems.SMALL_NETWORK, 4.0)
     check_branch(branch)
 
     (hopf,) = located(branch, "H")
@@ -362,7 +350,7 @@ def test_complex_pair_turning_real_off_the_axis_is_not_hopf():
 
 def test_special_point_fields_are_python_scalars():
     branches = [problems.cusp().run(), problems.pitchfork().run()]
-    branches.append(_network_branch(NETWORK, 1.0))
+    branches.append(_network_branch(problems.SMALL_NETWORK, 1.0))
     points = [sp for branch in branches for sp in branch.special_points]
     assert {sp.label for sp in points} == {"EP", "LP", "BP", "H"}
 
@@ -394,10 +382,10 @@ def _precision_cases():
     yield from (("LP", refs["lp_prey"], b) for b in branches)
     yield from (("H", refs["hopf"], b) for b in branches)
 
-    values = np.linalg.eigvals(np.array(NETWORK))
+    values = np.linalg.eigvals(np.array(problems.SMALL_NETWORK))
     hopf = np.max(values[np.abs(values.imag) > 1e-9].real)
     real = np.max(values[np.abs(values.imag) <= 1e-9].real)
-    network = _network_branch(NETWORK, 4.0)
+    network = _network_branch(problems.SMALL_NETWORK, 4.0)
     yield from (("H", 1 / hopf, network), ("BP", 1 / real, network))
 
     # The branch point 1e-6 before the end of the range.

@@ -15,6 +15,7 @@ import sys
 import textwrap
 
 import numpy as np
+import problems
 import pytest
 
 import bifurc
@@ -23,25 +24,6 @@ from bifurc import System
 
 # Located special points agree to this (they are located to about 1e-10).
 SAME_VALUE_ATOL = 1e-8
-
-
-def _pitchforks_system():
-    """u' = p u - u^3, v' = (p/2 - 1) v - v^3: pitchforks at p = 0 and 2."""
-
-    def f(x, p):
-        return np.array([p[0] * x[0] - x[0] ** 3, (0.5 * p[0] - 1) * x[1] - x[1] ** 3])
-
-    def jacobian(x, p):
-        return np.diag([p[0] - 3 * x[0] ** 2, 0.5 * p[0] - 1 - 3 * x[1] ** 2])
-
-    return System.from_callable(
-        f,
-        ["u", "v"],
-        {"p": -1.0},
-        jacobian=jacobian,
-        param_jacobian=lambda x, p: np.array([[x[0]], [0.5 * x[1]]]),
-        box=([-3.0, -3.0], [3.0, 3.0]),
-    )
 
 
 def _tilted_system():
@@ -106,7 +88,9 @@ def test_branch_csv_is_byte_identical_from_run_to_run(tmp_path):
 def test_diagram_csv_is_byte_identical_from_run_to_run(tmp_path):
     runs = []
     for k in range(2):
-        diagram = bifurc.diagram(_pitchforks_system(), [0.0, 0.0], "p", (-1.0, 4.0))
+        diagram = bifurc.diagram(
+            problems.pitchforks_system(), [0.0, 0.0], "p", (-1.0, 4.0)
+        )
         runs.append(_csv_bytes(diagram, tmp_path / f"diagram{k}.csv"))
         _disturb_global_random_states()
     assert runs[0] == runs[1]
@@ -133,7 +117,7 @@ def _save_twice(tmp_path, suffix, monkeypatch):
 
     from bifurc.plotting import plot_diagram, save_figure
 
-    diagram = bifurc.diagram(_pitchforks_system(), [0.0, 0.0], "p", (-1.0, 4.0))
+    diagram = bifurc.diagram(problems.pitchforks_system(), [0.0, 0.0], "p", (-1.0, 4.0))
     files = []
     for k, clock in enumerate(("0", "86400")):
         monkeypatch.setenv("SOURCE_DATE_EPOCH", clock)
@@ -249,7 +233,7 @@ def _special_values(diagram):
 
 def test_diagram_does_not_depend_on_the_primary_branch():
     """Started on the trivial branch or on u = sqrt(p): the same four BPs."""
-    system = _pitchforks_system()
+    system = problems.pitchforks_system()
     trivial = bifurc.diagram(system, [0.0, 0.0], "p", (-1.0, 4.0), max_depth=4)
     on_u = bifurc.diagram(
         system, [np.sqrt(3.0), 0.0], "p", (-1.0, 4.0), p0=3.0, max_depth=4
@@ -269,10 +253,10 @@ def test_diagram_does_not_depend_on_the_primary_branch():
 
 
 @pytest.mark.parametrize(
-    "system", [_pitchforks_system, _tilted_system], ids=["pitchforks", "tilted"]
+    "system", [problems.pitchforks_system, _tilted_system], ids=["pitchforks", "tilted"]
 )
 def test_sequence_table_does_not_depend_on_the_seed(tmp_path, system):
-    p_range = (-1.0, 4.0) if system is _pitchforks_system else (-1.0, 1.0)
+    p_range = (-1.0, 4.0) if system is problems.pitchforks_system else (-1.0, 1.0)
     tables = [
         _csv_bytes(_sequence(system(), p_range, seed=seed), tmp_path / f"s{seed}.csv")
         for seed in (0, 1, 2)

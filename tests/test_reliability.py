@@ -14,6 +14,7 @@ import textwrap
 
 import numpy as np
 import pandas as pd
+import problems
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -498,33 +499,13 @@ def test_interrupted_continuation_returns_the_partial_branch(share):
     assert np.all(np.diff(branch.s) > 0)
 
 
-def _pitchforks_system(f):
-    """u' = p u - u^3, v' = (p/2 - 1) v - v^3: BPs at p = 0 and p = 2."""
-
-    def jacobian(x, p):
-        return np.diag([p[0] - 3 * x[0] ** 2, 0.5 * p[0] - 1 - 3 * x[1] ** 2])
-
-    return System.from_callable(
-        f,
-        ["u", "v"],
-        {"p": -1.0},
-        jacobian=jacobian,
-        param_jacobian=lambda x, p: np.array([[x[0]], [0.5 * x[1]]]),
-        box=([-3.0, -3.0], [3.0, 3.0]),
-    )
-
-
-def _pitchforks(x, p):
-    return np.array([p[0] * x[0] - x[0] ** 3, (0.5 * p[0] - 1) * x[1] - x[1] ** 3])
-
-
 def _interrupted_diagram(share):
     def run(system):
         return bifurc.diagram(system, [0.0, 0.0], "p", (-1, 4))
 
-    total = _count_calls(_pitchforks, _pitchforks_system, run)
-    f = _Interrupting(_pitchforks, int(share * total))
-    return run(_pitchforks_system(f)), f
+    total = _count_calls(problems.pitchforks_rhs, problems.pitchforks_system, run)
+    f = _Interrupting(problems.pitchforks_rhs, int(share * total))
+    return run(problems.pitchforks_system(f)), f
 
 
 def test_interrupted_diagram_keeps_its_branches():
@@ -554,9 +535,11 @@ def _sequence_run(system):
 
 @pytest.mark.parametrize("share", [0.05, 0.3, 0.6, 0.9])
 def test_interrupted_sequence_returns_what_was_computed(share):
-    total = _count_calls(_pitchforks, _pitchforks_system, _sequence_run)
-    f = _Interrupting(_pitchforks, int(share * total))
-    sequence = _sequence_run(_pitchforks_system(f))
+    total = _count_calls(
+        problems.pitchforks_rhs, problems.pitchforks_system, _sequence_run
+    )
+    f = _Interrupting(problems.pitchforks_rhs, int(share * total))
+    sequence = _sequence_run(problems.pitchforks_system(f))
 
     assert sequence.status is Status.INTERRUPTED
     assert "interrupted" in sequence.message
@@ -572,7 +555,7 @@ def _cli_run(command, f, folder, monkeypatch):
     entry = bifurc.models.ModelEntry(
         name="interrupting-pitchforks",
         summary="two pitchforks whose f raises KeyboardInterrupt once",
-        builder=lambda: _pitchforks_system(f),
+        builder=lambda: problems.pitchforks_system(f),
         param="p",
         p_range=(-1.0, 4.0),
         x0=(0.0, 0.0),
@@ -589,11 +572,11 @@ def _cli_run(command, f, folder, monkeypatch):
 def test_interrupted_command_line_saves_what_was_computed(
     command, tmp_path, monkeypatch, capsys
 ):
-    probe = _Interrupting(_pitchforks, -1)
+    probe = _Interrupting(problems.pitchforks_rhs, -1)
     assert _cli_run(command, probe, tmp_path, monkeypatch)[0] == 0
     capsys.readouterr()
 
-    f = _Interrupting(_pitchforks, probe.calls // 2)
+    f = _Interrupting(problems.pitchforks_rhs, probe.calls // 2)
     code, csv, branches = _cli_run(command, f, tmp_path, monkeypatch)
     out = capsys.readouterr().out
 
@@ -699,21 +682,8 @@ def test_diagram_switches_into_a_range_ending_just_past_the_branch_point():
     np.testing.assert_allclose(new.x[[0, -1], 0], [-1e-3, 1e-3], rtol=1e-9)
 
 
-# Non-symmetric weights, no bias: the origin is a rest point for every gain,
-# and an eigenvalue lambda of W crosses the imaginary axis at
-# beta = 1 / Re(lambda) (tanh, leak 1).
-SMALL_NETWORK = [
-    [0.1, -0.2, -0.3, 0.1, -0.3, 0.4],
-    [-0.1, 0.9, -1.0, -0.5, -1.3, -2.5],
-    [-3.3, 0.1, -1.2, -1.1, -0.9, 0.6],
-    [0.9, 1.0, 1.4, 4.5, 0.4, 0.2],
-    [-3.3, -2.5, 3.3, 4.1, 0.7, -0.1],
-    [0.8, -3.1, -0.8, -0.6, 2.6, -1.5],
-]
-
-
 def test_hopf_point_of_a_small_network_is_found():
-    weights = np.array(SMALL_NETWORK)
+    weights = np.array(problems.SMALL_NETWORK)
     values = np.linalg.eigvals(weights)
     pair = values[(values.imag > 1e-9) & (values.real > 0)]
     expected = sorted(1.0 / pair.real)

@@ -11,7 +11,7 @@ import pytest
 import scipy.linalg
 import scipy.optimize
 import scipy.sparse as sp
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import bifurc
@@ -20,7 +20,9 @@ from bifurc._linalg import factorize_bordered
 from bifurc._spectrum import (
     SpectrumTracker,
     _best_disc,
+    _departure,
     _near_zero,
+    _norm_bound,
     eigenvalue_near,
 )
 
@@ -93,11 +95,40 @@ def _random_spectrum(rng):
 def test_tracked_disc_keeps_every_crossing_inside(values):
     """Eigenvalues moving by at most the budget reach the axis only inside."""
     radius, count, budget = _best_disc(values, 0.0, 10_000)
-    if budget == 0:
-        return
+    assume(budget > 0)
     inside = np.abs(values) <= radius - budget + 1e-12 * radius
     assert budget > 0 and count >= 1
     assert np.all(values.real[~inside] < -budget)
+
+
+def test_departure_from_normality_is_the_triangular_part_of_a_schur_form():
+    rng = np.random.default_rng(13)
+    n = 60
+    q = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    diagonal = np.diag(rng.standard_normal(n))
+    # Mildly non-normal, so that LAPACK's eigenvalues are accurate.
+    strict = 0.05 * np.triu(rng.standard_normal((n, n)), 1)
+
+    normal = q @ diagonal @ q.T
+    skewed = q @ (diagonal + strict) @ q.T
+    rounding = _departure(normal, np.linalg.eigvals(normal))
+    departure = _departure(skewed, np.linalg.eigvals(skewed))
+
+    assert rounding <= 1e-6 * np.linalg.norm(normal)
+    assert departure == pytest.approx(np.linalg.norm(strict), rel=1e-6)
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
+def test_norm_bound_is_an_upper_bound_and_exact_for_diagonals(sparse):
+    rng = np.random.default_rng(14)
+    for _ in range(20):
+        change = rng.standard_normal((50, 50)) * (rng.random((50, 50)) < 0.2)
+        matrix = sp.csr_matrix(change) if sparse else change
+        assert _norm_bound(matrix) >= np.linalg.norm(change, 2) * (1 - 1e-12)
+
+    diagonal = np.diag(rng.standard_normal(50))
+    matrix = sp.csr_matrix(diagonal) if sparse else diagonal
+    assert _norm_bound(matrix) == pytest.approx(np.max(np.abs(diagonal)), rel=1e-14)
 
 
 def test_no_disc_when_an_unstable_eigenvalue_lies_far_out():
